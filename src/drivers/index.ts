@@ -1,0 +1,11 @@
+import type { IssuerDriver } from './ca/types.js';
+import type { ContainerDriver } from './containers/types.js';
+import type { HypervisorDriver } from './hypervisor/types.js';
+
+/** Everything the resources may touch of the outside world. */
+export interface Drivers {
+  readonly hypervisor: HypervisorDriver;
+  readonly containers: ContainerDriver;
+  /** The driver for a named issuer of the certificate manifest. */
+  issuer(name: string): IssuerDriver;
+}

@@ -1,0 +1,137 @@
+import { mkdirSync } from 'node:fs';
+import { analyse, type Analysis } from '../analyse.js';
+import { FileCertificateStore } from '../certs/file-store.js';
+import { CERT_STORE_MUTATIONS, type CertificateStore } from '../certs/store.js';
+import { ISSUER_MUTATIONS } from '../drivers/ca/types.js';
+import { CONTAINER_MUTATIONS } from '../drivers/containers/types.js';
+import { readOnly } from '../drivers/guard.js';
+import { HYPERVISOR_MUTATIONS } from '../drivers/hypervisor/types.js';
+import type { Drivers } from '../drivers/index.js';
+import type { ResourceGraph } from '../graph/types.js';
+import type { Inventory } from '../model/inventory.js';
+import type { Context } from '../resources/types.js';
+import { now, type EventSink } from './events.js';
+import { Journal } from './journal.js';
+import { acquireLock } from './lock.js';
+import { statePaths } from './state-dir.js';
+
+export type DriverChoice = 'lab' | 'proxmox' | 'memory';
+
+export interface SessionOptions {
+  readonly configDir: string;
+  readonly stateDir: string;
+  readonly driver?: DriverChoice;
+  /** The command line, for the journal and the lock holder. */
+  readonly command: string;
+  readonly args: readonly string[];
+  /** Takes the lock and journals; plan and status do not. */
+  readonly mutating: boolean;
+  readonly dryRun?: boolean;
+  readonly emit: EventSink;
+  /** Per-call latency of the memory driver (benchmarks). */
+  readonly memoryLatencyMs?: number;
+  readonly forceRenew?: ReadonlySet<string>;
+}
+
+export interface Session {
+  readonly analysis: Analysis;
+  readonly inventory: Inventory;
+  readonly graph: ResourceGraph;
+  readonly ctx: Context;
+  readonly readCtx: Context;
+  readonly journal?: Journal;
+  readonly runId: string;
+  /** Cancels in-flight waits (a second Ctrl-C). */
+  readonly cancel: AbortController;
+  close(outcome?: { outcome: 'ok' | 'failed' | 'interrupted'; counts: { ok: number; unchanged: number; failed: number; skipped: number }; durationMs: number }): void;
+}
+
+export class SessionError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly analysis?: Analysis,
+  ) {
+    super(message);
+  }
+}
+
+/** Everything a command that plans or acts needs: the analysed config, drivers, store, journal and lock. */
+export async function openSession(opts: SessionOptions): Promise<Session> {
+  const analysis = await analyse(opts.configDir);
+  const { inventory, graph } = analysis;
+  if (!inventory || !graph || analysis.diagnostics.errorCount > 0) {
+    throw new SessionError(`the configuration has ${analysis.diagnostics.errorCount} error(s); run \`phoenix validate\``, 2, analysis);
+  }
+  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  const paths = statePaths(opts.stateDir);
+  const lock = opts.mutating && !opts.dryRun ? acquireLock(paths.lock, { command: opts.command }) : undefined;
+  try {
+    const drivers = await createDrivers(opts.driver ?? inventory.target, paths.memoryWorld, opts.memoryLatencyMs);
+    const certs: CertificateStore = new FileCertificateStore(paths.certs);
+    const journal = opts.mutating && !opts.dryRun ? Journal.open(paths.journal) : undefined;
+    journal?.reconcileCrashed();
+    const runId = journal
+      ? journal.startRun({ command: opts.command, args: [...opts.args], configDir: opts.configDir, pid: process.pid, dryRun: Boolean(opts.dryRun), startedAt: now() })
+      : `dry-${Date.now()}`;
+    const cancel = new AbortController();
+    const base = {
+      inventory,
+      graph,
+      certs,
+      signal: cancel.signal,
+      forceRenew: opts.forceRenew,
+      waiting: () => {},
+    };
+    const readDrivers = readOnlyDrivers(drivers);
+    const ctx: Context = { ...base, drivers: opts.dryRun ? readDrivers : drivers, certs: opts.dryRun ? readOnly(certs, CERT_STORE_MUTATIONS, 'certs') : certs };
+    const readCtx: Context = { ...base, drivers: readDrivers, certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs') };
+    return {
+      analysis,
+      inventory,
+      graph,
+      ctx,
+      readCtx,
+      journal,
+      runId,
+      cancel,
+      close(result) {
+        if (journal && result) journal.endRun(runId, result);
+        journal?.close();
+        lock?.release();
+      },
+    };
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
+}
+
+export function readOnlyDrivers(d: Drivers): Drivers {
+  const issuers = new Map<string, ReturnType<Drivers['issuer']>>();
+  return {
+    hypervisor: readOnly(d.hypervisor, HYPERVISOR_MUTATIONS, 'hypervisor'),
+    containers: readOnly(d.containers, CONTAINER_MUTATIONS, 'containers'),
+    issuer(name) {
+      let i = issuers.get(name);
+      if (!i) issuers.set(name, (i = readOnly(d.issuer(name), ISSUER_MUTATIONS, `issuer ${name}`)));
+      return i;
+    },
+  };
+}
+
+async function createDrivers(choice: DriverChoice, worldPath: string, latencyMs?: number): Promise<Drivers> {
+  switch (choice) {
+    case 'memory': {
+      const { createMemoryDrivers } = await import('../drivers/memory/index.js');
+      return createMemoryDrivers({ statePath: worldPath, latencyMs }).drivers;
+    }
+    case 'lab':
+      throw new SessionError(
+        'the lab target (a local stand-in for a Proxmox host) is not available in this version yet; run with `--driver memory` to act on a simulated host',
+        2,
+      );
+    case 'proxmox':
+      throw new SessionError('the Proxmox drivers are not available in this version yet; run with `--driver memory` to act on a simulated host', 2);
+  }
+}

@@ -1,0 +1,35 @@
+import type { ContainerObservation } from '../drivers/containers/types.js';
+import { DriverError } from '../drivers/errors.js';
+import type { ResourceNode } from '../graph/types.js';
+import type { GuestId } from '../model/inventory.js';
+import { decideTrigger } from './handlers.js';
+import type { Handler } from './types.js';
+import { noop } from './types.js';
+
+function target(node: ResourceNode): { guest: GuestId; container: string } {
+  if (node.spec.kind !== 'restart') throw new Error(`${node.id} is not a restart`);
+  return node.spec;
+}
+
+export const restartHandler: Handler<ContainerObservation | undefined> = {
+  kind: 'restart',
+  read: (ctx, node) => ctx.drivers.containers.getContainer(target(node).guest, target(node).container),
+  decide(node, container, upstream) {
+    const d = decideTrigger(node, upstream.changed, `restart ${target(node).container}`);
+    // The stack that creates the container runs first; a container that does not exist yet will start with the new files.
+    if (d.action !== 'noop' && !container && !upstream.changed.some((id) => id.startsWith('stack/'))) {
+      return noop(`container ${target(node).container} does not exist yet; it will start with the new files`);
+    }
+    return d;
+  },
+  async apply(ctx, node) {
+    const { guest, container } = target(node);
+    if (!(await ctx.drivers.containers.getContainer(guest, container))) return;
+    await ctx.drivers.containers.restartContainer(guest, container);
+  },
+  async verify(ctx, node) {
+    const { guest, container } = target(node);
+    const c = await ctx.drivers.containers.getContainer(guest, container);
+    if (c && !c.running) throw new DriverError(`container ${container} on ${guest} is not running after the restart`);
+  },
+};

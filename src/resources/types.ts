@@ -1,0 +1,56 @@
+import type { Inventory } from '../model/inventory.js';
+import type { ResourceGraph, ResourceKind, ResourceNode } from '../graph/types.js';
+import type { Drivers } from '../drivers/index.js';
+import type { CertificateStore } from '../certs/store.js';
+
+/**
+ * The resource contract, after Pulumi's dynamic providers and cert-manager's policy chains:
+ * read observes through drivers (no writes), decide is pure and says why, apply changes the world
+ * idempotently, verify proves the outcome live.
+ */
+
+export type Action = 'noop' | 'create' | 'update' | 'replace' | 'delete';
+
+export interface Change {
+  readonly field: string;
+  readonly from?: unknown;
+  readonly to?: unknown;
+}
+
+export interface Decision {
+  readonly action: Action;
+  /** A sentence for humans: "certificate expires in 9 days (renew window 10 days)". */
+  readonly reason: string;
+  readonly changes?: readonly Change[];
+}
+
+/** What decide may know of the rest of the plan: which requirements change in this run. */
+export interface Upstream {
+  /** Ids among this node's requirements whose decision is not noop. */
+  readonly changed: readonly string[];
+}
+
+export interface Context {
+  readonly inventory: Inventory;
+  readonly graph: ResourceGraph;
+  readonly drivers: Drivers;
+  readonly certs: CertificateStore;
+  /** Aborted on Ctrl-C and deadlines; long waits must honour it. */
+  readonly signal: AbortSignal;
+  /** Reports a bounded wait, so progress output says what is awaited. */
+  readonly waiting: (awaited: string, deadlineMs: number) => void;
+  /** Certificates to renew whether due or not (`certs renew --force`). */
+  readonly forceRenew?: ReadonlySet<string>;
+}
+
+export interface Handler<Observed = unknown> {
+  readonly kind: ResourceKind;
+  read(ctx: Context, node: ResourceNode): Promise<Observed>;
+  decide(node: ResourceNode, observed: Observed, upstream: Upstream): Decision;
+  apply(ctx: Context, node: ResourceNode, decision: Decision, observed: Observed): Promise<void>;
+  verify(ctx: Context, node: ResourceNode): Promise<void>;
+  /** Serialisable summary of what was observed; a saved plan refuses to apply when it changed. */
+  fingerprint?(observed: Observed): string;
+}
+
+export const noop = (reason: string): Decision => ({ action: 'noop', reason });
