@@ -1,5 +1,12 @@
-import { X509Certificate as NodeX509, createPrivateKey, createPublicKey, generateKeyPair, webcrypto } from 'node:crypto';
+import {
+  X509Certificate as NodeX509,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  webcrypto,
+} from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
 import type { KeyType } from '../model/inventory.js';
 
 /**
@@ -8,15 +15,58 @@ import type { KeyType } from '../model/inventory.js';
  * certificates and CLI start-up time matters.
  */
 
-export type X509Module = typeof import('@peculiar/x509');
+export type X509Module = typeof X509;
 let x509Module: Promise<X509Module> | undefined;
 
 /** The lazily loaded @peculiar/x509, wired to Node's WebCrypto (it has no default provider on Node). */
 export function loadX509(): Promise<X509Module> {
+  installReflectMetadata();
   return (x509Module ??= import('@peculiar/x509').then((m) => {
     m.cryptoProvider.set(webcrypto as unknown as Parameters<typeof m.cryptoProvider.set>[0]);
     return m;
   }));
+}
+
+/**
+ * @peculiar/x509 registers its algorithms with tsyringe, which refuses to load without the Reflect metadata
+ * API (normally the reflect-metadata package, not a dependency here). Its classes take no constructor
+ * parameters, so a per-object map is all tsyringe needs. A real polyfill, when loaded first, is kept.
+ */
+function installReflectMetadata(): void {
+  const reflect = Reflect as unknown as Record<string, unknown>;
+  if (typeof reflect.getMetadata === 'function') return;
+  const store = new WeakMap<object, Map<unknown, Map<unknown, unknown>>>();
+  const table = (target: object, property: unknown) => {
+    let byProperty = store.get(target);
+    if (!byProperty) store.set(target, (byProperty = new Map()));
+    let entries = byProperty.get(property);
+    if (!entries) byProperty.set(property, (entries = new Map()));
+    return entries;
+  };
+  const getOwn = (key: unknown, target: object, property?: unknown) =>
+    store.get(target)?.get(property)?.get(key);
+  const get = (key: unknown, target: object, property?: unknown): unknown => {
+    for (let o: object | null = target; o !== null; o = Object.getPrototypeOf(o) as object | null) {
+      const value = getOwn(key, o, property);
+      if (value !== undefined) return value;
+    }
+    return undefined;
+  };
+  const api: Record<string, unknown> = {
+    defineMetadata: (key: unknown, value: unknown, target: object, property?: unknown) =>
+      void table(target, property).set(key, value),
+    getOwnMetadata: getOwn,
+    getMetadata: get,
+    hasOwnMetadata: (key: unknown, target: object, property?: unknown) =>
+      getOwn(key, target, property) !== undefined,
+    hasMetadata: (key: unknown, target: object, property?: unknown) =>
+      get(key, target, property) !== undefined,
+    metadata: (key: unknown, value: unknown) => (target: object, property?: unknown) =>
+      void table(target, property).set(key, value),
+  };
+  for (const [name, fn] of Object.entries(api)) {
+    Object.defineProperty(Reflect, name, { value: fn, writable: true, configurable: true });
+  }
 }
 
 export interface GeneratedKey {
@@ -57,7 +107,9 @@ export function generateKey(type: KeyType): Promise<GeneratedKey> {
   } as const;
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, publicKey: Buffer, privateKey: string) =>
-      err ? reject(err) : resolve({ keyPem: privateKey, keyType: type, publicKeySpki: publicKey.toString('base64') });
+      err
+        ? reject(err)
+        : resolve({ keyPem: privateKey, keyType: type, publicKeySpki: publicKey.toString('base64') });
     if (type === 'ecdsa-p256' || type === 'ecdsa-p384') {
       generateKeyPair('ec', { namedCurve: type === 'ecdsa-p256' ? 'P-256' : 'P-384', ...encoding }, done);
     } else {
@@ -84,9 +136,15 @@ export function keyTypeOf(key: KeyObject): KeyType | 'other' {
 export function webCryptoParams(type: KeyType) {
   switch (type) {
     case 'ecdsa-p256':
-      return { importAlg: { name: 'ECDSA', namedCurve: 'P-256' }, signAlg: { name: 'ECDSA', hash: 'SHA-256' } };
+      return {
+        importAlg: { name: 'ECDSA', namedCurve: 'P-256' },
+        signAlg: { name: 'ECDSA', hash: 'SHA-256' },
+      };
     case 'ecdsa-p384':
-      return { importAlg: { name: 'ECDSA', namedCurve: 'P-384' }, signAlg: { name: 'ECDSA', hash: 'SHA-384' } };
+      return {
+        importAlg: { name: 'ECDSA', namedCurve: 'P-384' },
+        signAlg: { name: 'ECDSA', hash: 'SHA-384' },
+      };
     default: {
       const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
       return { importAlg: alg, signAlg: alg };
@@ -95,10 +153,14 @@ export function webCryptoParams(type: KeyType) {
 }
 
 /** The private key as a WebCrypto key pair, for @peculiar/x509's generators. */
-export async function importKeyPair(keyPem: string): Promise<{ keys: webcrypto.CryptoKeyPair; type: KeyType }> {
+export async function importKeyPair(
+  keyPem: string,
+): Promise<{ keys: webcrypto.CryptoKeyPair; type: KeyType }> {
   const privateKey = createPrivateKey(keyPem);
   const type = keyTypeOf(privateKey);
-  if (type === 'other') throw new Error('unsupported key type (expected ECDSA P-256/P-384 or RSA 2048/3072/4096)');
+  if (type === 'other') {
+    throw new Error('unsupported key type (expected ECDSA P-256/P-384 or RSA 2048/3072/4096)');
+  }
   const { importAlg } = webCryptoParams(type);
   const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
   const spki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
@@ -152,7 +214,8 @@ export async function parseCertificate(pem: string): Promise<ParsedCertificate> 
     subjectDn: cert.subject,
     publicKeySpki: spki.toString('base64'),
     keyType: keyTypeOf(createPublicKey({ key: spki, format: 'der', type: 'spki' })),
-    extendedKeyUsage: (eku?.usages ?? []).flatMap((oid) => {
+    // Array.from: `usages` is an Array subclass, which flatMap would otherwise preserve.
+    extendedKeyUsage: Array.from(eku?.usages ?? []).flatMap((oid) => {
       const name = EKU_NAMES[String(oid)];
       return name ? [name] : [];
     }),

@@ -21,12 +21,36 @@ export function buildProgram(setExit: (code: number) => void): Command {
         'configuration directory (default: $PHOENIX_CONFIG_DIR, else /usr/local/phoenix_hypervisor/etc)',
       ),
     )
+    .addOption(
+      new Option('--state-dir <dir>', 'where the journal, lock and certificate store live (default: $PHOENIX_STATE_DIR, else ~/.local/state/phoenix)'),
+    )
+    .addOption(
+      new Option('--driver <driver>', "act through this driver instead of the config's target; memory is a simulated host kept in the state dir").choices([
+        'lab',
+        'proxmox',
+        'memory',
+      ]),
+    )
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
 
   const configDir = () => resolveConfigDir(program.opts<{ configDir?: string }>().configDir);
   const run = (fn: () => Promise<number>) => async () => setExit(await fn());
+  const engine = <T extends object>(opts: T) => {
+    const g = program.opts<{ stateDir?: string; driver?: 'lab' | 'proxmox' | 'memory' }>();
+    return { configDir: configDir(), stateDir: g.stateDir, driver: g.driver, ...opts };
+  };
+  const withEngineOptions = (cmd: Command, mutating: boolean): Command => {
+    cmd
+      .option('--json', 'print JSON (plans as one document; progress as JSON Lines)')
+      .option('-v, --verbose', 'also show unchanged resources and every driver call')
+      .option('--concurrency <n>', 'resources worked on at once', '16')
+      .option('--per-node-limit <n>', 'resources worked on at once per Proxmox node', '4')
+      .addOption(new Option('--memory-latency <ms>', 'per-call latency of the memory driver').hideHelp());
+    if (mutating) cmd.option('-n, --dry-run', 'print what would happen; change nothing');
+    return cmd;
+  };
 
   program
     .command('validate')
@@ -62,10 +86,96 @@ export function buildProgram(setExit: (code: number) => void): Command {
       run(async () => (await import('./commands/schema.js')).schemaCommand(name, opts))(),
     );
 
+  withEngineOptions(
+    program
+      .command('plan')
+      .description('observe (read-only) and print every action with its reason; change nothing')
+      .argument('[ids...]', '`all` (default) or resource ids; what they need is included')
+      .option('-o, --out <file>', 'save the plan, to apply exactly it later with `phoenix apply FILE`'),
+    false,
+  )
+    .addHelpText('after', '\nExit status: 0 when the plan was made, 1 when some resource could not be observed, 2 for a bad configuration.')
+    .action((ids: string[], opts: object) => run(async () => (await import('./commands/plan.js')).planCommand(ids, engine(opts)))());
+
+  withEngineOptions(
+    program
+      .command('apply')
+      .description('apply exactly a saved plan; refuse if the configuration or the observed state changed since')
+      .argument('<file>', 'a plan saved by `phoenix plan --out`'),
+    false,
+  ).action((file: string, opts: object) => run(async () => (await import('./commands/apply.js')).applyCommand(file, engine(opts)))());
+
+  withEngineOptions(
+    program
+      .command('sync')
+      .description('make the infrastructure match the configuration, in dependency order, and verify it')
+      .argument('<ids...>', '`all`, or resource ids (e.g. guest/101 cert/nginx.internal.example); what they need is included'),
+    true,
+  )
+    .addHelpText(
+      'after',
+      '\nA resource starts once everything it requires succeeded; a failure skips what depends on it while\n' +
+        'independent work goes on. Ctrl-C starts nothing new and lets running actions finish.\n' +
+        'Exit status: 0 when every resource succeeded and verified, 1 otherwise, 130 when interrupted.',
+    )
+    .action((ids: string[], opts: object) => run(async () => (await import('./commands/sync.js')).syncCommand(ids, engine(opts)))());
+
+  const verbs: Array<[string, string, string]> = [
+    ['create', 'create the named guests and whatever they need that is missing (clone sources, dependencies); start nothing', '<ids...>'],
+    ['converge', 're-apply the declaration to the named guests and their whole chain (create, reconfigure, start as declared)', '<ids...>'],
+    ['start', 'start the named guests and the guests they depend on, in dependency and boot order (templates never start)', '<ids...>'],
+    ['stop', 'stop exactly the named guests, dependents first', '<ids...>'],
+    ['restart', 'restart exactly the named guests, in boot order', '<ids...>'],
+    ['delete', 'destroy the named guests; refused while other guests depend on them unless --force (then those go first)', '<ids...>'],
+    ['LetsGo', 'create every guest, then start them in boot order (VMs too; templates never)', ''],
+  ];
+  for (const [verb, description, args] of verbs) {
+    const cmd = withEngineOptions(program.command(verb).description(description), true);
+    if (args) cmd.argument(args, 'guest ids, or `all`');
+    if (verb === 'delete') cmd.option('--force', 'also delete the guests that depend on the named ones, first');
+    cmd.action((...a: unknown[]) => {
+      const ids = args ? (a[0] as string[]) : [];
+      const opts = (args ? a[1] : a[0]) as object;
+      return run(async () => (await import('./commands/guests.js')).guestVerbCommand(verb as never, ids, engine(opts)))();
+    });
+  }
+
+  withEngineOptions(
+    program
+      .command('status')
+      .description('show every guest (containers and VMs): exists, running, drift from the configuration; read-only')
+      .argument('[ids...]', 'guest ids (default: all, plus guests the host has that are not declared)'),
+    false,
+  ).action((ids: string[], opts: object) => run(async () => (await import('./commands/guests.js')).statusCommand(ids, engine(opts)))());
+
+  program
+    .command('history')
+    .description('list recorded runs, or show one run and each of its actions')
+    .argument('[run]', 'a run id, a unique prefix of one, or `last`')
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'how many runs to list', '20')
+    .action((runId: string | undefined, opts: { json?: boolean; limit: string }) =>
+      run(async () => {
+        const { resolveStateDir } = await import('../engine/state-dir.js');
+        const { historyCommand } = await import('./commands/history.js');
+        return historyCommand(runId, { stateDir: resolveStateDir(program.opts<{ stateDir?: string }>().stateDir), json: opts.json, limit: Number(opts.limit) || 20 });
+      })(),
+    );
+
   return program;
 }
 
+/** A reader that went away (`phoenix sync all | head`) must not kill a run halfway: keep working, stop printing. */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedPipes();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => (code = c));
   try {

@@ -91,9 +91,10 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
       return 'unchanged';
     }
     emit({ type: 'node-start', id, action: decision.action, reason: decision.reason, at: now() });
+    const nodeCtx: Context = { ...ctx, waiting: (awaited, deadlineMs) => emit({ type: 'node-wait', id, awaited, deadlineMs, at: now() }) };
     try {
-      await applyWithRetries(node, decision, obs.value, env, opts);
-      await handler.verify(ctx, node);
+      await applyWithRetries(node, decision, obs.value, { ...env, ctx: nodeCtx }, opts);
+      await handler.verify(nodeCtx, node);
     } catch (error) {
       end(id, 'failed', decision, started, errorText(error));
       throw error;
@@ -106,7 +107,7 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
   const results = await walk(
     { ids: order, requires: (id) => graph.nodes.get(id)?.requires ?? [] },
     visit,
-    { concurrency: opts.concurrency, limitKey: (id) => nodeKey(graph.nodes.get(id)!), limitPerKey: opts.perNodeLimit, signal: opts.interrupt },
+    { concurrency: opts.concurrency, limitKey: (id) => nodeKey(graph.nodes.get(id)!, ctx), limitPerKey: opts.perNodeLimit, signal: opts.interrupt },
     (id, skip) => {
       const reason = skip.reason === 'interrupted' ? 'not started: the run was interrupted' : `skipped because ${skip.cause} failed`;
       env.journal?.actionEnded(env.journal.actionStarted(env.runId, { resourceId: id, action: 'noop', reason }), { outcome: 'skipped', durationMs: 0 });
@@ -150,10 +151,12 @@ function decisionsFromPlan(plan: Plan): Map<string, Decision | undefined> {
 }
 
 /** The Proxmox node a resource's work lands on, for the per-node limit. Host-level work shares one key. */
-export function nodeKey(node: ResourceNode): string {
+export function nodeKey(node: ResourceNode, ctx: Pick<Context, 'inventory'>): string {
   const s = node.spec;
-  const guest = s.kind === 'guest' ? s.guest.id : s.kind === 'file' ? s.file.location.guest : 'guest' in s ? s.guest : 'host';
-  return `node:${guest === 'host' ? 'host' : 'local'}`;
+  const ref = s.kind === 'file' ? s.file.location.guest : 'guest' in s ? s.guest : 'host';
+  const id = typeof ref === 'object' ? ref.id : ref;
+  if (id === 'host') return 'host';
+  return `node:${ctx.inventory.guests.get(id)?.node ?? 'local'}`;
 }
 
 function zero(): Counts {

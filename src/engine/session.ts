@@ -5,6 +5,7 @@ import { CERT_STORE_MUTATIONS, type CertificateStore } from '../certs/store.js';
 import { ISSUER_MUTATIONS } from '../drivers/ca/types.js';
 import { CONTAINER_MUTATIONS } from '../drivers/containers/types.js';
 import { readOnly } from '../drivers/guard.js';
+import { traced } from '../drivers/trace.js';
 import { HYPERVISOR_MUTATIONS } from '../drivers/hypervisor/types.js';
 import type { Drivers } from '../drivers/index.js';
 import type { ResourceGraph } from '../graph/types.js';
@@ -41,8 +42,10 @@ export interface Session {
   readonly readCtx: Context;
   readonly journal?: Journal;
   readonly runId: string;
+  readonly command: string;
   /** Cancels in-flight waits (a second Ctrl-C). */
   readonly cancel: AbortController;
+  /** Ends the run in the journal (when a result is given) and releases the lock; later calls do nothing. */
   close(outcome?: { outcome: 'ok' | 'failed' | 'interrupted'; counts: { ok: number; unchanged: number; failed: number; skipped: number }; durationMs: number }): void;
 }
 
@@ -67,7 +70,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const paths = statePaths(opts.stateDir);
   const lock = opts.mutating && !opts.dryRun ? acquireLock(paths.lock, { command: opts.command }) : undefined;
   try {
-    const drivers = await createDrivers(opts.driver ?? inventory.target, paths.memoryWorld, opts.memoryLatencyMs);
+    const drivers = tracedDrivers(await createDrivers(opts.driver ?? inventory.target, paths.memoryWorld, opts.memoryLatencyMs), opts.emit);
     const certs: CertificateStore = new FileCertificateStore(paths.certs);
     const journal = opts.mutating && !opts.dryRun ? Journal.open(paths.journal) : undefined;
     journal?.reconcileCrashed();
@@ -86,6 +89,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const readDrivers = readOnlyDrivers(drivers);
     const ctx: Context = { ...base, drivers: opts.dryRun ? readDrivers : drivers, certs: opts.dryRun ? readOnly(certs, CERT_STORE_MUTATIONS, 'certs') : certs };
     const readCtx: Context = { ...base, drivers: readDrivers, certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs') };
+    let closed = false;
     return {
       analysis,
       inventory,
@@ -94,9 +98,12 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       readCtx,
       journal,
       runId,
+      command: opts.command,
       cancel,
       close(result) {
-        if (journal && result) journal.endRun(runId, result);
+        if (closed) return;
+        closed = true;
+        if (journal) journal.endRun(runId, result ?? { outcome: 'failed', counts: { ok: 0, unchanged: 0, failed: 0, skipped: 0 }, durationMs: 0 });
         journal?.close();
         lock?.release();
       },
@@ -105,6 +112,19 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     lock?.release();
     throw e;
   }
+}
+
+function tracedDrivers(d: Drivers, emit: EventSink): Drivers {
+  const issuers = new Map<string, ReturnType<Drivers['issuer']>>();
+  return {
+    hypervisor: traced(d.hypervisor, 'hypervisor', emit),
+    containers: traced(d.containers, 'containers', emit),
+    issuer(name) {
+      let i = issuers.get(name);
+      if (!i) issuers.set(name, (i = traced(d.issuer(name), `issuer ${name}`, emit)));
+      return i;
+    },
+  };
 }
 
 export function readOnlyDrivers(d: Drivers): Drivers {

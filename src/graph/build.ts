@@ -67,8 +67,9 @@ export function buildGraph(inv: Inventory, diags: Diagnostics): ResourceGraph {
   const containersByGuest = containerCreators(inv);
   for (const cert of inv.certificates) addCertificate(cert, inv, add, nodes, containersByGuest, diags, guestReq);
 
-  addStacks(inv, add, nodes);
-  addNetworkServices(inv, add, guestReq);
+  const filesByGuest = indexFilesByGuest(nodes);
+  addStacks(inv, add, filesByGuest);
+  addNetworkServices(inv, add, guestReq, filesByGuest);
 
   const frozen = new Map<string, ResourceNode>();
   for (const d of nodes.values()) {
@@ -175,8 +176,7 @@ function addCertificate(
   }
 }
 
-function addStacks(inv: Inventory, add: Add, nodes: ReadonlyMap<string, Draft>): void {
-  const filesByGuest = indexFilesByGuest(nodes);
+function addStacks(inv: Inventory, add: Add, filesByGuest: ReadonlyMap<GuestRef, Draft[]>): void {
   for (const g of inv.guests.values()) {
     if (g.kind !== 'vm') continue;
     for (const dep of g.stacks) {
@@ -216,7 +216,7 @@ function indexFilesByGuest(nodes: ReadonlyMap<string, Draft>): Map<GuestRef, Dra
   return out;
 }
 
-function addNetworkServices(inv: Inventory, add: Add, guestReq: (g: GuestRef) => string[]): void {
+function addNetworkServices(inv: Inventory, add: Add, guestReq: (g: GuestRef) => string[], filesByGuest: ReadonlyMap<GuestRef, Draft[]>): void {
   const host = (path: string): OwnedPath => ({ guest: 'host', path, key: `host:${path}` });
   const inGuest = (g: GuestId, path: string): OwnedPath => ({ guest: g, path, key: `${g}:${path}` });
   const active = [...inv.guests.values()].filter((g) => !g.isTemplate);
@@ -248,7 +248,9 @@ function addNetworkServices(inv: Inventory, add: Add, guestReq: (g: GuestRef) =>
 
   for (const g of active) {
     if (isGateway(g)) {
-      add({ id: ids.gateway(g.id), kind: 'gateway', label: `nginx gateway in ${g.id}`, origin: g.origin, owns: [inGuest(g.id, MANAGED_PATHS.nginxSite)], spec: { kind: 'gateway', guest: g.id } }, [ids.guest(g.id)]);
+      // Its TLS servers name the certificate files installed in the gateway: they must exist first.
+      const certFiles = (filesByGuest.get(g.id) ?? []).map((n) => n.id);
+      add({ id: ids.gateway(g.id), kind: 'gateway', label: `nginx gateway in ${g.id}`, origin: g.origin, owns: [inGuest(g.id, MANAGED_PATHS.nginxSite)], spec: { kind: 'gateway', guest: g.id } }, [ids.guest(g.id), ...certFiles]);
     }
     if (g.features.includes('traefik')) {
       add({ id: ids.mesh(g.id), kind: 'mesh', label: `traefik mesh in ${g.id}`, origin: g.origin, owns: [inGuest(g.id, MANAGED_PATHS.traefikDynamic)], spec: { kind: 'mesh', guest: g.id } }, [ids.guest(g.id)]);

@@ -28,7 +28,10 @@ export type ResourceKind =
   | 'firewall'
   | 'gateway'
   | 'mesh'
-  | 'trust';
+  | 'trust'
+  // Guest lifecycle verbs (start/stop/restart/delete) build plans of these.
+  | 'power'
+  | 'removal';
 
 /** The one place a resource writes to: two resources may never own the same place. */
 export interface OwnedPath {
@@ -39,7 +42,7 @@ export interface OwnedPath {
 }
 
 export type ResourceSpec =
-  | { readonly kind: 'guest'; readonly guest: Guest }
+  | { readonly kind: 'guest'; readonly guest: Guest; readonly createOnly?: boolean }
   | { readonly kind: 'issuer'; readonly issuer: Issuer }
   | { readonly kind: 'cert'; readonly certificate: Certificate }
   | { readonly kind: 'file'; readonly certificate: string; readonly role: 'key' | 'cert' | 'chain'; readonly file: FileSpec }
@@ -51,7 +54,9 @@ export type ResourceSpec =
   | { readonly kind: 'firewall'; readonly guest: GuestRef }
   | { readonly kind: 'gateway'; readonly guest: GuestId }
   | { readonly kind: 'mesh'; readonly guest: GuestId }
-  | { readonly kind: 'trust'; readonly guest: GuestRef };
+  | { readonly kind: 'trust'; readonly guest: GuestRef }
+  | { readonly kind: 'power'; readonly guest: Guest; readonly want: 'running' | 'stopped' | 'restarted' }
+  | { readonly kind: 'removal'; readonly guest: Guest };
 
 export interface ResourceNode {
   /** Stable and readable: `guest/101`, `file/101:/etc/nginx/ssl/a.key`, `stack/1002:qdrant_service`. */

@@ -47,7 +47,9 @@ function guestOf(node: ResourceNode): Guest {
   return node.spec.guest;
 }
 
-export function decideGuest(g: Guest, observed: GuestObservation | undefined): Decision {
+const createOnly = (node: ResourceNode) => node.spec.kind === 'guest' && node.spec.createOnly === true;
+
+export function decideGuest(g: Guest, observed: GuestObservation | undefined, createOnly = false): Decision {
   const label = `${g.kind === 'lxc' ? 'container' : 'VM'} ${g.id}`;
   if (!observed) {
     return {
@@ -55,6 +57,7 @@ export function decideGuest(g: Guest, observed: GuestObservation | undefined): D
       reason: g.cloneFrom !== undefined ? `${label} does not exist; clone it from ${g.cloneFrom}` : `${label} does not exist; create it`,
     };
   }
+  if (createOnly) return noop(`${label} exists`);
   if (observed.kind !== g.kind) {
     return { action: 'replace', reason: `${g.id} exists as ${observed.kind === 'lxc' ? 'a container' : 'a VM'} but is declared as ${g.kind === 'lxc' ? 'a container' : 'a VM'}` };
   }
@@ -75,7 +78,7 @@ function fmt(v: unknown): string {
   return v === undefined ? 'unset' : Array.isArray(v) ? v.join(',') : String(v);
 }
 
-async function applyGuest(ctx: Context, g: Guest, decision: Decision, observed: GuestObservation | undefined): Promise<void> {
+async function applyGuest(ctx: Context, g: Guest, decision: Decision, observed: GuestObservation | undefined, noStart: boolean): Promise<void> {
   const hv = ctx.drivers.hypervisor;
   if (decision.action === 'replace') {
     throw new DriverError(`${decision.reason}; sync never destroys a guest — use \`phoenix delete ${g.id} --force\` and sync again`);
@@ -96,18 +99,18 @@ async function applyGuest(ctx: Context, g: Guest, decision: Decision, observed: 
   const current = decision.action === 'create' ? undefined : observed;
   if (g.snapshotName && !current?.snapshots.includes(g.snapshotName)) await hv.snapshotGuest(g.id, g.snapshotName);
   if (g.kind === 'vm' && g.isTemplate && !current?.template) await hv.markTemplate(g.id);
-  if (shouldRun(g) && current?.status !== 'running') await hv.startGuest(g.id);
+  if (!noStart && shouldRun(g) && current?.status !== 'running') await hv.startGuest(g.id);
 }
 
 export const guestHandler: Handler<GuestObservation | undefined> = {
   kind: 'guest',
   read: (ctx, node) => ctx.drivers.hypervisor.getGuest(guestOf(node).id),
-  decide: (node, observed) => decideGuest(guestOf(node), observed),
-  apply: (ctx, node, decision, observed) => applyGuest(ctx, guestOf(node), decision, observed),
+  decide: (node, observed) => decideGuest(guestOf(node), observed, createOnly(node)),
+  apply: (ctx, node, decision, observed) => applyGuest(ctx, guestOf(node), decision, observed, createOnly(node)),
   async verify(ctx, node) {
     const g = guestOf(node);
     const after = await ctx.drivers.hypervisor.getGuest(g.id);
-    const left = decideGuest(g, after);
+    const left = decideGuest(g, after, createOnly(node));
     if (left.action !== 'noop') throw new DriverError(`after applying, guest ${g.id} still differs: ${left.reason}`);
   },
   fingerprint: (o) => JSON.stringify(o ?? null),

@@ -159,7 +159,7 @@ export class TtyRenderer implements Renderer {
     ];
     if (n.wait)
       seg.push([
-        `  waiting for "${sanitize(n.wait.awaited)}" (deadline ${formatDuration(n.wait.deadlineMs)})`,
+        `  awaiting "${sanitize(n.wait.awaited)}" (deadline ${formatDuration(n.wait.deadlineMs)})`,
         'dim',
       ]);
     if (n.retry) seg.push([`  retry ${sanitize(n.retry.attempt)}: ${sanitize(n.retry.error)}`, 'yellow']);

@@ -11,6 +11,9 @@ import type { MemoryWorld, WorldService, WorldSpace } from './world.js';
  *   systemctl reload|restart|start|stop|is-active UNIT...  (a reload/restart/start "installs" a missing unit)
  *   docker restart CONTAINER...                             (guests only)
  *   test -r|-e|-f PATH, cat PATH..., true, false
+ *   nginx -t        (checks that every ssl_certificate(_key) file in /etc/nginx/conf.d/*.conf exists, as nginx
+ *                    does when it loads them; nginx's own grammar is not modelled)
+ *   update-ca-certificates
  */
 
 const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '' });
@@ -30,6 +33,10 @@ export function runCommand(world: MemoryWorld, ref: GuestRef, argv: readonly str
       return testFile(space, args);
     case 'cat':
       return cat(space, args);
+    case 'nginx':
+      return nginx(space, args);
+    case 'update-ca-certificates':
+      return ok('Updating certificates in /etc/ssl/certs...\n0 added, 0 removed; done.\n');
     case 'true':
       return ok();
     case 'false':
@@ -50,7 +57,11 @@ function systemctl(world: MemoryWorld, space: WorldSpace, args: string[]): ExecR
   switch (verb) {
     case 'is-active': {
       const states = names.map((n) => (existing(n)?.active ? 'active' : 'inactive'));
-      return { exitCode: states.every((s) => s === 'active') ? 0 : 3, stdout: states.join('\n') + '\n', stderr: '' };
+      return {
+        exitCode: states.every((s) => s === 'active') ? 0 : 3,
+        stdout: states.join('\n') + '\n',
+        stderr: '',
+      };
     }
     case 'reload': {
       const inactive = names.find((n) => existing(n) !== undefined && !existing(n)!.active);
@@ -76,7 +87,9 @@ function systemctl(world: MemoryWorld, space: WorldSpace, args: string[]): ExecR
     }
     case 'stop': {
       const missing = names.find((n) => existing(n) === undefined);
-      if (missing !== undefined) return fail(5, `Failed to stop ${missing}.service: Unit ${missing}.service not loaded.\n`);
+      if (missing !== undefined) {
+        return fail(5, `Failed to stop ${missing}.service: Unit ${missing}.service not loaded.\n`);
+      }
       if (names.some((n) => existing(n)!.active)) {
         world.mutate(() => {
           for (const n of names) space.services[n]!.active = false;
@@ -108,14 +121,40 @@ function docker(world: MemoryWorld, id: number, args: string[]): ExecResult {
   }
   const stdout = found.map((n) => `${n}\n`).join('');
   if (missing.length === 0) return ok(stdout);
-  return fail(1, missing.map((n) => `Error response from daemon: No such container: ${n}\n`).join(''), stdout);
+  return fail(
+    1,
+    missing.map((n) => `Error response from daemon: No such container: ${n}\n`).join(''),
+    stdout,
+  );
 }
 
 function testFile(space: WorldSpace, args: string[]): ExecResult {
   const [flag, path] = args;
-  if (args.length !== 2 || !['-r', '-e', '-f'].includes(flag!)) return fail(2, 'test: unsupported expression\n');
+  if (args.length !== 2 || !['-r', '-e', '-f'].includes(flag!)) {
+    return fail(2, 'test: unsupported expression\n');
+  }
   // Everything the emulator runs is root, which can read every file.
   return space.files[posix.resolve('/', path!)] ? ok() : fail(1, '');
+}
+
+const NGINX_CONF = '/etc/nginx/nginx.conf';
+
+function nginx(space: WorldSpace, args: string[]): ExecResult {
+  if (args[0] !== '-t') return fail(1, `nginx: invalid option: "${args.join(' ')}"\n`);
+  for (const [path, file] of Object.entries(space.files)) {
+    if (!/^\/etc\/nginx\/conf\.d\/[^/]+\.conf$/.test(path)) continue;
+    const text = Buffer.from(file.content, 'base64').toString('utf8');
+    for (const m of text.matchAll(/^\s*ssl_certificate(_key)?\s+([^;\s]+)\s*;/gm)) {
+      if (space.files[m[2]!]) continue;
+      const what = m[1] ? 'certificate key' : 'certificate';
+      return fail(
+        1,
+        `nginx: [emerg] cannot load ${what} "${m[2]}": BIO_new_file() failed (SSL: error:80000002:system library::No such file or directory)\n` +
+          `nginx: configuration file ${NGINX_CONF} test failed\n`,
+      );
+    }
+  }
+  return fail(0, `nginx: the configuration file ${NGINX_CONF} syntax is ok\nnginx: configuration file ${NGINX_CONF} test is successful\n`);
 }
 
 function cat(space: WorldSpace, paths: string[]): ExecResult {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type * as Yaml from 'yaml';
 
 /**
  * What `docker compose up` needs to know before it starts anything: services, their container names and
@@ -18,10 +19,14 @@ export interface ScannedService {
 export interface ScannedCompose {
   readonly services: readonly ScannedService[];
   /** Declared volumes: key → the Docker volume name, and whether something else must create it. */
-  readonly volumes: ReadonlyArray<{ readonly key: string; readonly name: string; readonly external: boolean }>;
+  readonly volumes: ReadonlyArray<{
+    readonly key: string;
+    readonly name: string;
+    readonly external: boolean;
+  }>;
 }
 
-type YamlModule = typeof import('yaml');
+type YamlModule = typeof Yaml;
 let yamlModule: Promise<YamlModule> | undefined;
 
 /** Throws an Error with compose's wording when the file would be rejected. */
@@ -37,7 +42,8 @@ export async function scanCompose(
     const spec = isRecord(def) ? def : {};
     const external = spec.external === true || isRecord(spec.external);
     // `external: { name: x }` is the older spelling of `external: true` + `name: x`.
-    const legacyName = isRecord(spec.external) && typeof spec.external.name === 'string' ? spec.external.name : undefined;
+    const legacyName =
+      isRecord(spec.external) && typeof spec.external.name === 'string' ? spec.external.name : undefined;
     const explicit = legacyName ?? (typeof spec.name === 'string' ? spec.name : undefined);
     return { key, name: explicit ?? (external ? key : `${project}_${key}`), external };
   });

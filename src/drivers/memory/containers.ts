@@ -68,7 +68,10 @@ export class MemoryContainers implements ContainerDriver {
     return {
       name: stack.name,
       contentHash: stack.contentHash,
-      services: stack.services.map((s) => ({ ...s, running: docker.containers[s.container]?.running ?? false })),
+      services: stack.services.map((s) => ({
+        ...s,
+        running: docker.containers[s.container]?.running ?? false,
+      })),
     };
   }
 
@@ -106,7 +109,9 @@ export class MemoryContainers implements ContainerDriver {
   async deployStack(guest: GuestId, stack: StackDeploy): Promise<void> {
     await this.recorder.enter('deployStack', [guest, stack]);
     if (!PROJECT_NAME.test(stack.name)) {
-      throw new DriverError(`invalid project name "${stack.name}": must be lowercase letters, digits, "-" or "_"`);
+      throw new DriverError(
+        `invalid project name "${stack.name}": must be lowercase letters, digits, "-" or "_"`,
+      );
     }
     let scanned;
     try {

@@ -146,7 +146,9 @@ export class MemoryHypervisor implements HypervisorDriver {
       for (const service of Object.values(guest.services)) service.active = true;
       const startedAt = this.world.now().toISOString();
       for (const container of Object.values(guest.docker.containers)) {
-        if (RESTARTS_ON_BOOT.has(container.restart ?? '')) Object.assign(container, { running: true, startedAt });
+        if (RESTARTS_ON_BOOT.has(container.restart ?? '')) {
+          Object.assign(container, { running: true, startedAt });
+        }
       }
     });
   }
@@ -169,7 +171,9 @@ export class MemoryHypervisor implements HypervisorDriver {
   async deleteGuest(id: GuestId): Promise<void> {
     await this.recorder.enter('deleteGuest', [id]);
     const guest = this.requireGuest(id);
-    if (guest.status === 'running') throw new DriverError(`${label(guest.kind)} ${id} is running - destroy failed`);
+    if (guest.status === 'running') {
+      throw new DriverError(`${label(guest.kind)} ${id} is running - destroy failed`);
+    }
     this.world.mutate((state) => {
       delete state.guests[String(id)];
     });
@@ -178,8 +182,12 @@ export class MemoryHypervisor implements HypervisorDriver {
   async snapshotGuest(id: GuestId, name: string): Promise<void> {
     await this.recorder.enter('snapshotGuest', [id, name]);
     const guest = this.requireGuest(id);
-    if (!SNAPSHOT_NAME.test(name)) throw new DriverError(`invalid format - invalid configuration ID '${name}'`);
-    if (guest.snapshots.some((s) => s.name === name)) throw new DriverError(`snapshot name '${name}' already used`);
+    if (!SNAPSHOT_NAME.test(name)) {
+      throw new DriverError(`invalid format - invalid configuration ID '${name}'`);
+    }
+    if (guest.snapshots.some((s) => s.name === name)) {
+      throw new DriverError(`snapshot name '${name}' already used`);
+    }
     this.world.mutate(() => {
       guest.snapshots.push({ name, files: structuredClone(guest.files) });
     });
@@ -190,7 +198,9 @@ export class MemoryHypervisor implements HypervisorDriver {
     const guest = this.requireGuest(id);
     if (guest.template) throw new DriverError("you can't convert a template to a template");
     if (guest.status === 'running') {
-      throw new DriverError(`you can't convert a ${label(guest.kind)} to template if the ${label(guest.kind)} is running`);
+      throw new DriverError(
+        `you can't convert a ${label(guest.kind)} to template if the ${label(guest.kind)} is running`,
+      );
     }
     this.world.mutate(() => {
       guest.template = true;

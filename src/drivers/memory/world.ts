@@ -1,4 +1,13 @@
-import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { VolumeSpec } from '../containers/types.js';
 import type { GuestKind, GuestSettings, GuestStatus } from '../hypervisor/types.js';

@@ -1,0 +1,57 @@
+import type { Drivers } from '../index.js';
+import type { FaultRule } from './calls.js';
+import { MemoryContainers } from './containers.js';
+import { MemoryHypervisor } from './hypervisor.js';
+import { MemoryIssuer } from './issuer.js';
+import { MemoryWorld } from './world.js';
+
+/**
+ * The in-memory world and its three drivers, wired together: engine tests, the benchmark and
+ * `phoenix --driver memory` (a simulated host for trying configurations) all start here.
+ */
+
+export { CallRecorder } from './calls.js';
+export type { FaultRule, MemoryDriverOptions } from './calls.js';
+export { MemoryContainers, NoSuchContainer } from './containers.js';
+export { MemoryHypervisor } from './hypervisor.js';
+export { MemoryIssuer } from './issuer.js';
+export { MemoryWorld } from './world.js';
+export type { WorldState } from './world.js';
+
+export interface MemoryDriversOptions {
+  /** Persist the world to this JSON file (loaded when present); in memory only when omitted. */
+  readonly statePath?: string;
+  /** Per call, for every driver (the benchmark uses 50). */
+  readonly latencyMs?: number;
+  /**
+   * Injected failures. Method names do not overlap between the drivers, so one list serves all three;
+   * each driver only consults the rules naming its own methods.
+   */
+  readonly faults?: FaultRule[];
+  readonly onCall?: (method: string, args: unknown[]) => void;
+  /** Clock for container start times and certificate validity. */
+  readonly now?: () => Date;
+}
+
+export interface MemoryDrivers {
+  readonly drivers: Drivers;
+  readonly world: MemoryWorld;
+  readonly hypervisor: MemoryHypervisor;
+  readonly containers: MemoryContainers;
+  readonly issuer: MemoryIssuer;
+}
+
+export function createMemoryDrivers(opts: MemoryDriversOptions = {}): MemoryDrivers {
+  const world = MemoryWorld.open(opts.statePath, opts.now ? { now: opts.now } : {});
+  // One shared list: a rule's remaining count is tracked per driver, and only one driver has its method.
+  const shared = {
+    ...(opts.latencyMs === undefined ? {} : { latencyMs: opts.latencyMs }),
+    faults: opts.faults ?? [],
+    ...(opts.onCall ? { onCall: opts.onCall } : {}),
+  };
+  const hypervisor = new MemoryHypervisor(world, shared);
+  const containers = new MemoryContainers(world, shared);
+  const issuer = new MemoryIssuer(world, shared);
+  const drivers: Drivers = { hypervisor, containers, issuer: () => issuer };
+  return { drivers, world, hypervisor, containers, issuer };
+}

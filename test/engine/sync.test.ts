@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import type { ResourceKind } from '../../src/graph/types.js';
+import { deleteGraph, powerGraph } from '../../src/engine/verbs.js';
+import { cleanup, testEngine, type TestEngine } from '../helpers/engine.js';
+
+const EXAMPLE = fileURLToPath(new URL('../../../examples/homelab', import.meta.url));
+
+function mutations(e: TestEngine): number {
+  return e.mem.hypervisor.mutations + e.mem.containers.mutations + e.mem.issuer.mutations;
+}
+
+test('a fresh sync of the example creates and verifies everything; a second sync changes nothing', async () => {
+  const e = await testEngine(EXAMPLE);
+  try {
+    const first = await e.sync();
+    assert.equal(first.outcome, 'ok', JSON.stringify(e.events.filter((x) => x.type === 'node-end' && x.outcome === 'failed')));
+    assert.equal(first.counts.failed + first.counts.skipped, 0);
+    assert.ok(first.counts.ok > 30, `expected most resources to be created, got ${first.counts.ok}`);
+    const before = mutations(e);
+    const second = await e.sync();
+    assert.equal(second.outcome, 'ok');
+    assert.equal(second.counts.ok, 0, 'nothing to do the second time');
+    assert.equal(second.counts.unchanged, e.graph.nodes.size);
+    assert.equal(mutations(e), before, 'zero mutating driver calls in a no-op sync');
+    const plan = await e.plan();
+    assert.deepEqual(plan.nodes.filter((n) => n.action !== 'noop').map((n) => `${n.id}: ${n.reason}`), []);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test('plan performs no mutation for any resource kind, even when every kind has work to do', async () => {
+  const e = await testEngine(EXAMPLE);
+  try {
+    await e.sync();
+    // Make every kind want to act: drift a guest, remove files, a volume-less stack, stale configs.
+    await e.mem.hypervisor.updateGuest(101, { memoryMb: 1 });
+    for (const s of Object.values(e.mem.world.state.guests)) for (const f of Object.keys(s.files)) delete s.files[f];
+    for (const f of Object.keys(e.mem.world.state.host.files)) delete e.mem.world.state.host.files[f];
+    e.mem.world.state.guests['1002']!.docker.stacks = {};
+    e.mem.world.state.guests['1002']!.docker.volumes = {};
+    const before = mutations(e);
+    const plan = await e.plan();
+    const acting = new Set(plan.nodes.filter((n) => n.action !== 'noop').map((n) => n.kind));
+    for (const kind of ['guest', 'file', 'reload', 'volume', 'stack', 'dns', 'firewall', 'gateway', 'mesh', 'trust'] as ResourceKind[]) {
+      assert.ok(acting.has(kind), `plan should act on a ${kind}`);
+    }
+    const stop = await e.plan(powerGraph([...e.analysis.inventory!.guests.values()].filter((g) => !g.isTemplate), 'stopped'));
+    assert.ok(stop.nodes.every((n) => n.kind === 'power' && n.action === 'update'));
+    const del = await e.plan(deleteGraph(e.analysis.inventory!, [...e.analysis.inventory!.guests.values()], true));
+    assert.ok(del.nodes.every((n) => n.kind === 'removal' && n.action === 'delete'));
+    assert.equal(mutations(e), before, 'plan made no mutating driver call');
+  } finally {
+    cleanup(e);
+  }
+});
+
+test('a failing action skips exactly its dependents; the rest completes; the journal says why', async () => {
+  const e = await testEngine(EXAMPLE, {
+    faults: [{ method: 'createGuest', match: (a) => (a[0] as { id: number }).id === 102, times: Infinity, error: { message: 'storage quickOS-lxc-disks is full' } }],
+  });
+  try {
+    const r = await e.sync();
+    assert.equal(r.outcome, 'failed');
+    assert.equal(r.outcomes.get('guest/102'), 'failed');
+    // 1001 depends on 102, 1002 on 1001: skipped, and so is everything in them.
+    for (const id of ['guest/1001', 'guest/1002', 'stack/1001:portainer_service', 'mesh/102', 'file/102:/etc/traefik/certs/traefik.internal.thinkheads.ai.key']) {
+      assert.equal(r.outcomes.get(id), 'skipped', id);
+    }
+    for (const id of ['guest/103', 'guest/101', 'gateway/101', 'reload/101:nginx', 'dns/host']) assert.equal(r.outcomes.get(id), 'ok', id);
+    const skipped = e.events.find((x) => x.type === 'node-end' && x.id === 'guest/1002');
+    assert.match(skipped && 'reason' in skipped ? skipped.reason : '', /because guest\/102 failed/);
+    const run = e.journal.getRun('last')!;
+    const failed = run.actions.find((a) => a.resourceId === 'guest/102' && a.outcome === 'failed');
+    assert.match(failed?.error ?? '', /storage quickOS-lxc-disks is full/);
+    assert.ok(run.actions.some((a) => a.resourceId === 'guest/1002' && a.outcome === 'skipped'));
+    // Without the fault the next run repairs it.
+    e.mem.hypervisor.faults.length = 0;
+    assert.equal((await e.sync()).outcome, 'ok');
+  } finally {
+    cleanup(e);
+  }
+});
+
+test('a retryable failure is retried with backoff and succeeds', async () => {
+  const e = await testEngine(EXAMPLE, {
+    faults: [{ method: 'createGuest', match: (a) => (a[0] as { id: number }).id === 103, times: 2, error: { message: "can't lock file '/run/lock/lxc/pve-config-103.lock' - got timeout", retryable: true } }],
+  });
+  try {
+    const r = await e.sync();
+    assert.equal(r.outcome, 'ok');
+    const retries = e.events.filter((x) => x.type === 'node-retry' && x.id === 'guest/103');
+    assert.equal(retries.length, 2);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test('an interrupted sync starts nothing new; the next sync finishes the job', async () => {
+  const e = await testEngine(EXAMPLE, { latencyMs: 1 });
+  try {
+    const interrupt = new AbortController();
+    const orig = e.mem.hypervisor.createGuest.bind(e.mem.hypervisor);
+    e.mem.hypervisor.createGuest = async (spec) => {
+      interrupt.abort();
+      return orig(spec);
+    };
+    const r = await e.sync({ interrupt: interrupt.signal });
+    assert.equal(r.outcome, 'interrupted');
+    assert.ok(r.counts.skipped > 0);
+    e.mem.hypervisor.createGuest = orig;
+    assert.equal((await e.sync()).outcome, 'ok');
+  } finally {
+    cleanup(e);
+  }
+});
+
+test('a saved plan is refused when what it observed has changed', async () => {
+  const e = await testEngine(EXAMPLE);
+  try {
+    await e.sync();
+    await e.mem.hypervisor.updateGuest(103, { cores: 7 });
+    const plan = await e.plan();
+    assert.ok(plan.nodes.find((n) => n.id === 'guest/103')?.action === 'update');
+    await e.mem.hypervisor.updateGuest(103, { cores: 9 });
+    const r = await e.sync({ plan });
+    assert.deepEqual(r.stale, ['guest/103']);
+    const fresh = await e.plan();
+    const applied = await e.sync({ plan: fresh });
+    assert.equal(applied.outcome, 'ok');
+    assert.equal(applied.counts.ok, 1);
+  } finally {
+    cleanup(e);
+  }
+});

@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyse, type Analysis } from '../../src/analyse.js';
+import { FileCertificateStore } from '../../src/certs/file-store.js';
+import { CERT_STORE_MUTATIONS } from '../../src/certs/store.js';
+import { readOnly } from '../../src/drivers/guard.js';
+import { createMemoryDrivers, type MemoryDrivers, type MemoryDriversOptions } from '../../src/drivers/memory/index.js';
+import type { EngineEvent } from '../../src/engine/events.js';
+import { execute, type ExecuteResult } from '../../src/engine/execute.js';
+import { Journal } from '../../src/engine/journal.js';
+import { buildPlan, decideAll, observeAll, type Plan } from '../../src/engine/plan.js';
+import { readOnlyDrivers } from '../../src/engine/session.js';
+import { executionOrder } from '../../src/graph/order.js';
+import type { ResourceGraph } from '../../src/graph/types.js';
+import type { Context } from '../../src/resources/types.js';
+
+/** The engine wired to the in-memory world, in-process, for tests. */
+export interface TestEngine {
+  readonly analysis: Analysis;
+  readonly graph: ResourceGraph;
+  readonly mem: MemoryDrivers;
+  readonly events: EngineEvent[];
+  readonly journal: Journal;
+  readonly stateDir: string;
+  sync(opts?: { graph?: ResourceGraph; interrupt?: AbortSignal; plan?: Plan; concurrency?: number }): Promise<ExecuteResult>;
+  plan(graph?: ResourceGraph): Promise<Plan>;
+  /** A fresh engine over the same world and state (as a second process would see it). */
+  reopen(): Promise<TestEngine>;
+  close(): void;
+}
+
+export async function testEngine(configDir: string, opts: MemoryDriversOptions & { stateDir?: string } = {}): Promise<TestEngine> {
+  const analysis = await analyse(configDir);
+  if (!analysis.graph || !analysis.inventory || analysis.diagnostics.errorCount) {
+    throw new Error(`fixture config is invalid: ${analysis.diagnostics.items.map((d) => d.message).join('; ')}`);
+  }
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'phoenix-engine-'));
+  const mem = createMemoryDrivers({ statePath: join(stateDir, 'world.json'), ...opts });
+  const certs = new FileCertificateStore(join(stateDir, 'certs'));
+  const journal = Journal.open(join(stateDir, 'journal.sqlite'));
+  const events: EngineEvent[] = [];
+  const graph = analysis.graph;
+  const base = { inventory: analysis.inventory, graph, signal: new AbortController().signal, waiting: () => {} };
+  const ctx: Context = { ...base, drivers: mem.drivers, certs };
+  const readCtx: Context = { ...base, drivers: readOnlyDrivers(mem.drivers), certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs') };
+  const engine: TestEngine = {
+    analysis,
+    graph,
+    mem,
+    events,
+    journal,
+    stateDir,
+    async sync(o = {}) {
+      const g = o.graph ?? graph;
+      const runId = journal.startRun({ command: 'test sync', args: [], configDir, pid: process.pid, dryRun: false, startedAt: new Date().toISOString() });
+      const result = await execute(
+        g,
+        executionOrder(g),
+        { ctx: { ...ctx, graph: g }, readCtx: { ...readCtx, graph: g }, journal, runId, emit: (e) => events.push(e) },
+        {
+          command: 'sync',
+          concurrency: o.concurrency ?? 8,
+          perNodeLimit: 8,
+          retry: { attempts: 3, baseDelayMs: 1 },
+          interrupt: o.interrupt ?? new AbortController().signal,
+          plan: o.plan,
+        },
+      );
+      journal.endRun(runId, { outcome: result.outcome, counts: result.counts, durationMs: 0 });
+      return result;
+    },
+    async plan(g = graph) {
+      const order = executionOrder(g);
+      const observed = await observeAll({ ...readCtx, graph: g }, order, 8);
+      return buildPlan(g, order, order, observed, decideAll(g, order, observed), { configDir, configDigest: 'test' });
+    },
+    async reopen() {
+      journal.close();
+      return testEngine(configDir, { ...opts, stateDir });
+    },
+    close() {
+      journal.close();
+    },
+  };
+  return engine;
+}
+
+export function cleanup(e: TestEngine): void {
+  e.close();
+  rmSync(e.stateDir, { recursive: true, force: true });
+}
