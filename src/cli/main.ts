@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolveConfigDir } from '../config/files.js';
+import { UsageError } from './commands/engine-options.js';
 import { EXIT } from './exit-codes.js';
 
 const VERSION = '0.1.0';
@@ -184,6 +185,9 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof CommanderError) {
       // --help and --version end through here with exit code 0; usage errors with 1, which we make 2.
       code = e.exitCode === 0 ? EXIT.ok : EXIT.invalid;
+    } else if (e instanceof UsageError) {
+      process.stderr.write(`phoenix: ${e.message}\n`);
+      code = EXIT.invalid;
     } else {
       process.stderr.write(`phoenix: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       code = EXIT.failed;

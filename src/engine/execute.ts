@@ -63,6 +63,7 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
     emit({ type: 'node-end', id, action: d.action, outcome, reason: d.reason, ...(error ? { error } : {}), durationMs: Date.now() - started, at: now() });
   };
 
+  const handlersWatching = watchers(graph);
   const visit = async (id: string): Promise<'ok' | 'unchanged'> => {
     const started = Date.now();
     const node = graph.nodes.get(id)!;
@@ -91,6 +92,8 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
       return 'unchanged';
     }
     emit({ type: 'node-start', id, action: decision.action, reason: decision.reason, at: now() });
+    // Owed before the change is made: a crash between this change and its handlers leaves the debt recorded.
+    env.journal?.markPending([...(handlersWatching.get(id) ?? []), ...(handler.resumable ? [id] : [])], id);
     const nodeCtx: Context = { ...ctx, waiting: (awaited, deadlineMs) => emit({ type: 'node-wait', id, awaited, deadlineMs, at: now() }) };
     try {
       await applyWithRetries(node, decision, obs.value, { ...env, ctx: nodeCtx }, opts);
@@ -99,6 +102,7 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
       end(id, 'failed', decision, started, errorText(error));
       throw error;
     }
+    if (node.triggers.length || handler.resumable) env.journal?.clearPending(id);
     changed.add(id);
     end(id, 'ok', decision, started);
     return 'ok';
@@ -138,6 +142,15 @@ async function applyWithRetries(node: ResourceNode, decision: Decision, observed
       await sleep(delayMs, env.ctx.signal);
     }
   }
+}
+
+/** Trigger id → the handler nodes that watch it. */
+function watchers(graph: ResourceGraph): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const node of graph.nodes.values()) {
+    for (const t of node.triggers) (out.get(t) ?? out.set(t, []).get(t)!).push(node.id);
+  }
+  return out;
 }
 
 function staleNodes(plan: Plan, graph: ResourceGraph, observed: ReadonlyMap<string, Observation>): string[] {

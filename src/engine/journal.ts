@@ -88,6 +88,15 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX actions_by_run ON actions (run_id, action_id);
   `,
+  // Handlers (reloads, restarts) owed because something they watch changed; cleared once they ran. A run
+  // that dies between the change and the handler leaves the debt here for the next run to pay.
+  `
+  CREATE TABLE pending_handlers (
+    resource_id TEXT PRIMARY KEY,
+    cause TEXT NOT NULL,
+    since TEXT NOT NULL
+  );
+  `,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 const RUN_ID_ATTEMPTS = 5;
@@ -246,6 +255,28 @@ export class Journal {
       )
       .all({ prefix, limit: limitValue(limit) }) as Pick<RunRow, 'run_id'>[];
     return rows.map((r) => r.run_id);
+  }
+
+  /** Records, before a change is made, that these handlers must run because of it. */
+  markPending(handlerIds: readonly string[], cause: string): void {
+    if (handlerIds.length === 0) return;
+    const insert = this.db.prepare(
+      'INSERT INTO pending_handlers (resource_id, cause, since) VALUES (?, ?, ?) ON CONFLICT (resource_id) DO NOTHING',
+    );
+    const at = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const id of handlerIds) insert.run(id, clip(cause), at);
+    })();
+  }
+
+  clearPending(handlerId: string): void {
+    this.db.prepare('DELETE FROM pending_handlers WHERE resource_id = ?').run(handlerId);
+  }
+
+  /** Handler id → what made it due. */
+  pendingHandlers(): Map<string, string> {
+    const rows = this.db.prepare('SELECT resource_id, cause FROM pending_handlers').all() as Array<{ resource_id: string; cause: string }>;
+    return new Map(rows.map((r) => [r.resource_id, r.cause]));
   }
 
   close(): void {

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { analyse, type Analysis } from '../analyse.js';
 import { FileCertificateStore } from '../certs/file-store.js';
 import { CERT_STORE_MUTATIONS, type CertificateStore } from '../certs/store.js';
@@ -74,6 +74,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const certs: CertificateStore = new FileCertificateStore(paths.certs);
     const journal = opts.mutating && !opts.dryRun ? Journal.open(paths.journal) : undefined;
     journal?.reconcileCrashed();
+    const pendingHandlers = journal ? journal.pendingHandlers() : readPending(paths.journal);
     const runId = journal
       ? journal.startRun({ command: opts.command, args: [...opts.args], configDir: opts.configDir, pid: process.pid, dryRun: Boolean(opts.dryRun), startedAt: now() })
       : `dry-${Date.now()}`;
@@ -84,6 +85,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       certs,
       signal: cancel.signal,
       forceRenew: opts.forceRenew,
+      pendingHandlers,
       waiting: () => {},
     };
     const readDrivers = readOnlyDrivers(drivers);
@@ -111,6 +113,17 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   } catch (e) {
     lock?.release();
     throw e;
+  }
+}
+
+/** Plans show owed handlers too, without taking the journal for writing. */
+function readPending(path: string): Map<string, string> {
+  if (!existsSync(path)) return new Map();
+  const j = Journal.open(path);
+  try {
+    return j.pendingHandlers();
+  } finally {
+    j.close();
   }
 }
 

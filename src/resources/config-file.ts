@@ -2,6 +2,7 @@ import { DriverError } from '../drivers/errors.js';
 import type { ResourceKind, ResourceNode } from '../graph/types.js';
 import type { GuestRef } from '../model/inventory.js';
 import { decideFile, observeFile, verifyManagedFile, writeManagedFile, type FileObservation, type ManagedFile } from './file.js';
+import { readDebt, type HandlerDebt } from './handlers.js';
 import type { Context, Handler } from './types.js';
 
 /**
@@ -21,11 +22,16 @@ export interface ConfigFileSpec {
   activate?(ctx: Context, node: ResourceNode): Promise<void>;
 }
 
-export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation> {
+export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation & HandlerDebt> {
   return {
     kind: spec.kind,
-    read: (ctx, node) => observeFile(ctx, spec.file(ctx, node)),
-    decide: (node, seen) => decideFile(node.id, seen, []),
+    resumable: spec.activate !== undefined,
+    read: async (ctx, node) => ({ ...(await observeFile(ctx, spec.file(ctx, node))), ...readDebt(ctx, node) }),
+    decide(node, seen) {
+      const d = decideFile(node.id, seen, []);
+      if (d.action === 'noop' && seen.pending) return { action: 'update', reason: 'an earlier run wrote it but ended before the service was reloaded' };
+      return d;
+    },
     async apply(ctx, node) {
       const file = spec.file(ctx, node);
       const previous = spec.check ? await ctx.drivers.hypervisor.readFile(file.target, file.path) : undefined;

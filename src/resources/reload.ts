@@ -1,7 +1,7 @@
 import { DriverError } from '../drivers/errors.js';
 import type { ResourceNode } from '../graph/types.js';
 import type { GuestRef } from '../model/inventory.js';
-import { decideTrigger } from './handlers.js';
+import { decideTrigger, readDebt, type HandlerDebt } from './handlers.js';
 import type { Context, Handler } from './types.js';
 
 function target(node: ResourceNode): { guest: GuestRef; service: string } {
@@ -16,10 +16,10 @@ async function systemctl(ctx: Context, guest: GuestRef, verb: string, service: s
   }
 }
 
-export const reloadHandler: Handler<null> = {
+export const reloadHandler: Handler<HandlerDebt> = {
   kind: 'reload',
-  read: async () => null,
-  decide: (node, _seen, upstream) => decideTrigger(node, upstream.changed, `reload ${target(node).service}`),
+  read: async (ctx, node) => readDebt(ctx, node),
+  decide: (node, debt, upstream) => decideTrigger(node, upstream.changed, `reload ${target(node).service}`, debt),
   apply: (ctx, node) => systemctl(ctx, target(node).guest, 'reload', target(node).service),
   verify: (ctx, node) => systemctl(ctx, target(node).guest, 'is-active', target(node).service),
 };

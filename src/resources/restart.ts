@@ -2,7 +2,7 @@ import type { ContainerObservation } from '../drivers/containers/types.js';
 import { DriverError } from '../drivers/errors.js';
 import type { ResourceNode } from '../graph/types.js';
 import type { GuestId } from '../model/inventory.js';
-import { decideTrigger } from './handlers.js';
+import { decideTrigger, readDebt, type HandlerDebt } from './handlers.js';
 import type { Handler } from './types.js';
 import { noop } from './types.js';
 
@@ -11,11 +11,14 @@ function target(node: ResourceNode): { guest: GuestId; container: string } {
   return node.spec;
 }
 
-export const restartHandler: Handler<ContainerObservation | undefined> = {
+export const restartHandler: Handler<HandlerDebt & { container?: ContainerObservation }> = {
   kind: 'restart',
-  read: (ctx, node) => ctx.drivers.containers.getContainer(target(node).guest, target(node).container),
-  decide(node, container, upstream) {
-    const d = decideTrigger(node, upstream.changed, `restart ${target(node).container}`);
+  read: async (ctx, node) => ({
+    ...readDebt(ctx, node),
+    container: await ctx.drivers.containers.getContainer(target(node).guest, target(node).container),
+  }),
+  decide(node, { container, ...debt }, upstream) {
+    const d = decideTrigger(node, upstream.changed, `restart ${target(node).container}`, debt);
     // The stack that creates the container runs first; a container that does not exist yet will start with the new files.
     if (d.action !== 'noop' && !container && !upstream.changed.some((id) => id.startsWith('stack/'))) {
       return noop(`container ${target(node).container} does not exist yet; it will start with the new files`);

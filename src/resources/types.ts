@@ -41,6 +41,8 @@ export interface Context {
   readonly waiting: (awaited: string, deadlineMs: number) => void;
   /** Certificates to renew whether due or not (`certs renew --force`). */
   readonly forceRenew?: ReadonlySet<string>;
+  /** Handlers owed by an earlier run that ended between a change and its handler: id → cause. */
+  readonly pendingHandlers?: ReadonlyMap<string, string>;
 }
 
 export interface Handler<Observed = unknown> {
@@ -49,6 +51,11 @@ export interface Handler<Observed = unknown> {
   decide(node: ResourceNode, observed: Observed, upstream: Upstream): Decision;
   apply(ctx: Context, node: ResourceNode, decision: Decision, observed: Observed): Promise<void>;
   verify(ctx: Context, node: ResourceNode): Promise<void>;
+  /**
+   * Its apply has a step after the write that observation cannot see (a reload). The engine records the
+   * node as owed before applying, so a run cut short in between is finished by the next one.
+   */
+  readonly resumable?: boolean;
   /** Serialisable summary of what was observed; a saved plan refuses to apply when it changed. */
   fingerprint?(observed: Observed): string;
 }

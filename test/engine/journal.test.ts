@@ -221,7 +221,7 @@ test('opening again migrates nothing and keeps the data; a newer schema is refus
     again.close();
 
     const raw = new Database(path);
-    assert.deepEqual(raw.prepare('SELECT version FROM schema_version').all(), [{ version: 1 }]);
+    assert.deepEqual(raw.prepare('SELECT version FROM schema_version').all(), [{ version: 2 }]);
     raw.exec('UPDATE schema_version SET version = 99');
     raw.close();
     assert.throws(() => Journal.open(path), /schema version 99 is newer than this phoenix understands/);
@@ -279,4 +279,28 @@ test('an action for an unknown run, or ending an unknown action, is refused', ()
       /action 12345 is not running/,
     );
   });
+});
+
+test('owed handlers survive the process and are cleared one by one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phoenix-journal-pending-'));
+  const path = join(dir, 'journal.sqlite');
+  try {
+    const a = Journal.open(path);
+    a.markPending(['reload/101:nginx', 'restart/1001:portainer_server'], 'file/101:/etc/nginx/ssl/a.key');
+    a.markPending(['reload/101:nginx'], 'file/101:/etc/nginx/ssl/b.key');
+    a.close();
+    const b = Journal.open(path);
+    assert.deepEqual(
+      [...b.pendingHandlers()].sort(),
+      [
+        ['reload/101:nginx', 'file/101:/etc/nginx/ssl/a.key'],
+        ['restart/1001:portainer_server', 'file/101:/etc/nginx/ssl/a.key'],
+      ],
+    );
+    b.clearPending('reload/101:nginx');
+    assert.deepEqual([...b.pendingHandlers().keys()], ['restart/1001:portainer_server']);
+    b.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -135,3 +135,27 @@ test('a saved plan is refused when what it observed has changed', async () => {
     cleanup(e);
   }
 });
+
+test('a reload owed by a run that ended before it ran is done by the next run', async () => {
+  const e = await testEngine(EXAMPLE, {
+    faults: [{ method: 'exec', match: (a) => JSON.stringify(a[1]) === '["systemctl","reload","traefik"]', times: Infinity, error: { message: 'connection to 102 lost' } }],
+  });
+  try {
+    const first = await e.sync();
+    assert.equal(first.outcomes.get('reload/102:traefik'), 'failed');
+    assert.ok(e.journal.pendingHandlers().has('reload/102:traefik'));
+    // The certificate files are in place now, so nothing it watches changes again; the debt alone drives it.
+    const e2 = await e.reopen();
+    e2.mem.hypervisor.faults.length = 0;
+    const plan = await e2.plan();
+    assert.match(plan.nodes.find((n) => n.id === 'reload/102:traefik')!.reason, /still owed since an earlier run changed file\/102:/);
+    const second = await e2.sync();
+    assert.equal(second.outcomes.get('reload/102:traefik'), 'ok');
+    assert.equal(second.counts.ok, 1, 'only the owed reload ran');
+    assert.equal(e2.journal.pendingHandlers().size, 0);
+    assert.equal(e2.mem.world.state.guests['102']!.services['traefik']?.reloads, 1);
+    cleanup(e2);
+  } finally {
+    e.close();
+  }
+});

@@ -41,7 +41,7 @@ export async function testEngine(configDir: string, opts: MemoryDriversOptions &
   const journal = Journal.open(join(stateDir, 'journal.sqlite'));
   const events: EngineEvent[] = [];
   const graph = analysis.graph;
-  const base = { inventory: analysis.inventory, graph, signal: new AbortController().signal, waiting: () => {} };
+  const base = { inventory: analysis.inventory, graph, signal: new AbortController().signal, waiting: () => {}, pendingHandlers: journal.pendingHandlers() };
   const ctx: Context = { ...base, drivers: mem.drivers, certs };
   const readCtx: Context = { ...base, drivers: readOnlyDrivers(mem.drivers), certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs') };
   const engine: TestEngine = {

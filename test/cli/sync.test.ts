@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PHOENIX_BIN, phoenix } from '../helpers/cli.js';
+
+const EXAMPLE = fileURLToPath(new URL('../../../examples/homelab', import.meta.url));
+
+function withState(fn: (state: string, run: (...a: string[]) => ReturnType<typeof phoenix>) => Promise<void> | void) {
+  return async () => {
+    const state = mkdtempSync(join(tmpdir(), 'phoenix-cli-'));
+    try {
+      await fn(state, (...a) => phoenix(['--config-dir', EXAMPLE, '--state-dir', state, '--driver', 'memory', ...a]));
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  };
+}
+
+test(
+  'plan and sync --dry-run change nothing; sync does the work; a second sync does nothing',
+  withState((state, run) => {
+    const plan = run('plan');
+    assert.equal(plan.status, 0, plan.stderr);
+    assert.match(plan.stdout, /\+ create +guest\/103 +container 103 does not exist; clone it from 900/);
+    assert.match(plan.stdout, /^Plan: \d+ to create, \d+ to update, 0 to replace, 0 to delete, \d+ unchanged\.$/m);
+    const dry = run('sync', 'all', '--dry-run');
+    assert.equal(dry.status, 0);
+    assert.match(dry.stdout, /Dry run: nothing was changed/);
+    assert.ok(!existsSync(join(state, 'memory-world.json')) || !/"101"/.test(readFileSync(join(state, 'memory-world.json'), 'utf8')));
+    const sync = run('sync', 'all');
+    assert.equal(sync.status, 0, sync.stdout + sync.stderr);
+    assert.match(sync.stdout, /phoenix sync all: \d+ ok, \d+ unchanged, 0 failed, 0 skipped/);
+    const again = run('sync', 'all');
+    assert.match(again.stdout, /phoenix sync all: 0 ok, \d+ unchanged, 0 failed, 0 skipped/);
+    assert.match(run('plan').stdout, /^Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, \d+ unchanged\.$/m);
+  }),
+);
+
+test(
+  '--json prints one event per line; no private key or secret reaches the output or the journal',
+  withState((state, run) => {
+    const r = run('sync', 'all', '--json', '--verbose');
+    assert.equal(r.status, 0, r.stderr);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    assert.equal(events[0]!.type, 'run-start');
+    assert.equal(events.at(-1)!.type, 'run-end');
+    assert.ok(events.some((e) => e.type === 'driver-call'));
+    const journal = readFileSync(join(state, 'journal.sqlite'));
+    for (const text of [r.stdout, r.stderr, journal.toString('latin1')]) {
+      assert.doesNotMatch(text, /PRIVATE KEY|BEGIN CERTIFICATE/);
+    }
+    // The store holds keys 0600 in 0700 directories.
+    const certs = join(state, 'certs');
+    for (const name of readdirSync(certs)) {
+      assert.equal((readdirSync(join(certs, name)).includes('key.pem') ? 0o600 : 0) & 0o777, 0o600);
+    }
+  }),
+);
+
+test(
+  'a second concurrent sync is refused at once, naming the holder; the first completes undisturbed',
+  withState(async (state, run) => {
+    const first = spawn(process.execPath, [PHOENIX_BIN, '--config-dir', EXAMPLE, '--state-dir', state, '--driver', 'memory', 'sync', 'all', '--memory-latency', '20'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => first.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 200 && !existsSync(join(state, 'phoenix.lock')); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(existsSync(join(state, 'phoenix.lock')), 'the first sync holds the lock');
+    const second = run('sync', 'all');
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, new RegExp(`another phoenix is running: pid ${first.pid}, \`phoenix sync all\`, started `));
+    assert.equal(await exited, 0);
+    assert.match(run('sync', 'all').stdout, /: 0 ok, \d+ unchanged, 0 failed/);
+  }),
+);
+
+test(
+  'history lists runs and shows one with its actions',
+  withState((_state, run) => {
+    run('sync', 'all');
+    const list = run('history');
+    assert.equal(list.status, 0);
+    assert.match(list.stdout, /phoenix sync all +ok/);
+    const last = run('history', 'last');
+    assert.match(last.stdout, /guest\/103 +create +ok/);
+    assert.equal(run('history', 'nonexistent-run').status, 2);
+  }),
+);
+
+test(
+  'a saved plan applies exactly, and is refused once the world changed under it',
+  withState((state, run) => {
+    const planFile = join(state, 'plan.json');
+    assert.equal(run('plan', '--out', planFile).status, 0);
+    const applied = run('apply', planFile);
+    assert.equal(applied.status, 0, applied.stdout + applied.stderr);
+    const stale = run('apply', planFile);
+    assert.equal(stale.status, 1);
+    assert.match(stale.stderr, /refusing to apply: what the plan observed has changed/);
+  }),
+);
+
+test(
+  'bad engine input is a usage error with exit 2',
+  withState((_state, run) => {
+    const r = run('sync', 'guest/4242');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown resource id\(s\): guest\/4242/);
+    assert.equal(run('sync', 'all', '--concurrency', '0').status, 2);
+    assert.equal(run('apply', '/nonexistent/plan.json').status, 2);
+  }),
+);
