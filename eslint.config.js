@@ -12,7 +12,14 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: 'child_process', message: 'use node:child_process with argv arrays (execFile/spawn), never a shell' }] },
+        {
+          paths: [
+            {
+              name: 'child_process',
+              message: 'use node:child_process with argv arrays (execFile/spawn), never a shell',
+            },
+          ],
+        },
       ],
     },
   },

@@ -4,7 +4,9 @@ import('../dist/src/cli/main.js').then(
   (cli) => cli.main(process.argv),
   (err) => {
     if (err && err.code === 'ERR_MODULE_NOT_FOUND') {
-      process.stderr.write('phoenix: not built yet; run `npm ci` (or `npm run build`) in the checkout first\n');
+      process.stderr.write(
+        'phoenix: not built yet; run `npm ci` (or `npm run build`) in the checkout first\n',
+      );
       process.exit(70);
     }
     throw err;

@@ -33,8 +33,10 @@ export type Check = (want: Certificate, seen: CertObservation) => string | undef
 const DAY = 86_400_000;
 
 const missing: Check = (_w, s) => (s.stored ? undefined : 'no certificate has been issued yet');
-const unreadable: Check = (_w, s) => (s.unreadable ? `the stored certificate cannot be read: ${s.unreadable}` : undefined);
-const pairMismatch: Check = (_w, s) => (s.pairMatches === false ? 'the stored key does not match the certificate' : undefined);
+const unreadable: Check = (_w, s) =>
+  s.unreadable ? `the stored certificate cannot be read: ${s.unreadable}` : undefined;
+const pairMismatch: Check = (_w, s) =>
+  s.pairMatches === false ? 'the stored key does not match the certificate' : undefined;
 
 const specDiffers: Check = (w, s) => {
   const f = s.facts!;
@@ -48,7 +50,9 @@ const specDiffers: Check = (w, s) => {
 };
 
 const issuerChanged: Check = (w, s) =>
-  s.issuer !== undefined && s.issuer !== w.issuer ? `issued by ${s.issuer}, configured issuer is ${w.issuer}` : undefined;
+  s.issuer !== undefined && s.issuer !== w.issuer
+    ? `issued by ${s.issuer}, configured issuer is ${w.issuer}`
+    : undefined;
 
 const expiredOrDue: Check = (w, s) => {
   const f = s.facts!;
@@ -58,7 +62,8 @@ const expiredOrDue: Check = (w, s) => {
   if (notAfter <= at) return `expired ${days(at - notAfter)} ago`;
   const window = lifetime * w.renewWindow;
   const left = notAfter - at;
-  if (left <= window) return `expires in ${days(left)} (renew window ${days(window)}, ${Math.round(w.renewWindow * 100)}% of its lifetime)`;
+  if (left <= window)
+    return `expires in ${days(left)} (renew window ${days(window)}, ${Math.round(w.renewWindow * 100)}% of its lifetime)`;
   return undefined;
 };
 
@@ -68,7 +73,15 @@ const ariSaysRenew: Check = (_w, s) =>
     : undefined;
 
 /** The order matters: each check may assume the ones before it passed. */
-export const RENEWAL_CHECKS: readonly Check[] = [missing, unreadable, pairMismatch, specDiffers, issuerChanged, expiredOrDue, ariSaysRenew];
+export const RENEWAL_CHECKS: readonly Check[] = [
+  missing,
+  unreadable,
+  pairMismatch,
+  specDiffers,
+  issuerChanged,
+  expiredOrDue,
+  ariSaysRenew,
+];
 
 export function renewalReason(want: Certificate, seen: CertObservation, force = false): string | undefined {
   for (const check of RENEWAL_CHECKS) {

@@ -23,14 +23,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .addOption(
-      new Option('--state-dir <dir>', 'where the journal, lock and certificate store live (default: $PHOENIX_STATE_DIR, else ~/.local/state/phoenix)'),
+      new Option(
+        '--state-dir <dir>',
+        'where the journal, lock and certificate store live (default: $PHOENIX_STATE_DIR, else ~/.local/state/phoenix)',
+      ),
     )
     .addOption(
-      new Option('--driver <driver>', "act through this driver instead of the config's target; memory is a simulated host kept in the state dir").choices([
-        'lab',
-        'proxmox',
-        'memory',
-      ]),
+      new Option(
+        '--driver <driver>',
+        "act through this driver instead of the config's target; memory is a simulated host kept in the state dir",
+      ).choices(['lab', 'proxmox', 'memory']),
     )
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
@@ -55,7 +57,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('validate')
-    .description('check the configuration: schemas, references, cycles, ownership, legacy hooks; report every problem at once')
+    .description(
+      'check the configuration: schemas, references, cycles, ownership, legacy hooks; report every problem at once',
+    )
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print errors only, no warnings')
     .addHelpText(
@@ -64,18 +68,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
         'Exit status: 0 valid (warnings allowed), 2 invalid.',
     )
     .action((opts: { json?: boolean; quiet?: boolean }) =>
-      run(async () => (await import('./commands/validate.js')).validateCommand({ configDir: configDir(), ...opts }))(),
+      run(async () =>
+        (await import('./commands/validate.js')).validateCommand({ configDir: configDir(), ...opts }),
+      )(),
     );
 
   program
     .command('graph')
     .description('print the resource graph, or the part of it the given resource ids need')
     .argument('[ids...]', 'resource ids such as guest/101 or cert/nginx.internal.example')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['mermaid', 'dot', 'json']).default('mermaid'))
+    .addOption(
+      new Option('-f, --format <format>', 'output format')
+        .choices(['mermaid', 'dot', 'json'])
+        .default('mermaid'),
+    )
     .option('--order', 'print one valid execution order instead, one resource id per line')
-    .addHelpText('after', '\nEdges point from a requirement to what needs it; dashed edges are handler triggers.')
+    .addHelpText(
+      'after',
+      '\nEdges point from a requirement to what needs it; dashed edges are handler triggers.',
+    )
     .action((ids: string[], opts: { format: 'mermaid' | 'dot' | 'json'; order?: boolean }) =>
-      run(async () => (await import('./commands/graph.js')).graphCommand(ids, { configDir: configDir(), ...opts }))(),
+      run(async () =>
+        (await import('./commands/graph.js')).graphCommand(ids, { configDir: configDir(), ...opts }),
+      )(),
     );
 
   program
@@ -95,22 +110,34 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('-o, --out <file>', 'save the plan, to apply exactly it later with `phoenix apply FILE`'),
     false,
   )
-    .addHelpText('after', '\nExit status: 0 when the plan was made, 1 when some resource could not be observed, 2 for a bad configuration.')
-    .action((ids: string[], opts: object) => run(async () => (await import('./commands/plan.js')).planCommand(ids, engine(opts)))());
+    .addHelpText(
+      'after',
+      '\nExit status: 0 when the plan was made, 1 when some resource could not be observed, 2 for a bad configuration.',
+    )
+    .action((ids: string[], opts: object) =>
+      run(async () => (await import('./commands/plan.js')).planCommand(ids, engine(opts)))(),
+    );
 
   withEngineOptions(
     program
       .command('apply')
-      .description('apply exactly a saved plan; refuse if the configuration or the observed state changed since')
+      .description(
+        'apply exactly a saved plan; refuse if the configuration or the observed state changed since',
+      )
       .argument('<file>', 'a plan saved by `phoenix plan --out`'),
     false,
-  ).action((file: string, opts: object) => run(async () => (await import('./commands/apply.js')).applyCommand(file, engine(opts)))());
+  ).action((file: string, opts: object) =>
+    run(async () => (await import('./commands/apply.js')).applyCommand(file, engine(opts)))(),
+  );
 
   withEngineOptions(
     program
       .command('sync')
       .description('make the infrastructure match the configuration, in dependency order, and verify it')
-      .argument('<ids...>', '`all`, or resource ids (e.g. guest/101 cert/nginx.internal.example); what they need is included'),
+      .argument(
+        '<ids...>',
+        '`all`, or resource ids (e.g. guest/101 cert/nginx.internal.example); what they need is included',
+      ),
     true,
   )
     .addHelpText(
@@ -119,35 +146,60 @@ export function buildProgram(setExit: (code: number) => void): Command {
         'independent work goes on. Ctrl-C starts nothing new and lets running actions finish.\n' +
         'Exit status: 0 when every resource succeeded and verified, 1 otherwise, 130 when interrupted.',
     )
-    .action((ids: string[], opts: object) => run(async () => (await import('./commands/sync.js')).syncCommand(ids, engine(opts)))());
+    .action((ids: string[], opts: object) =>
+      run(async () => (await import('./commands/sync.js')).syncCommand(ids, engine(opts)))(),
+    );
 
   const verbs: Array<[string, string, string]> = [
-    ['create', 'create the named guests and whatever they need that is missing (clone sources, dependencies); start nothing', '<ids...>'],
-    ['converge', 're-apply the declaration to the named guests and their whole chain (create, reconfigure, start as declared)', '<ids...>'],
-    ['start', 'start the named guests and the guests they depend on, in dependency and boot order (templates never start)', '<ids...>'],
+    [
+      'create',
+      'create the named guests and whatever they need that is missing (clone sources, dependencies); start nothing',
+      '<ids...>',
+    ],
+    [
+      'converge',
+      're-apply the declaration to the named guests and their whole chain (create, reconfigure, start as declared)',
+      '<ids...>',
+    ],
+    [
+      'start',
+      'start the named guests and the guests they depend on, in dependency and boot order (templates never start)',
+      '<ids...>',
+    ],
     ['stop', 'stop exactly the named guests, dependents first', '<ids...>'],
     ['restart', 'restart exactly the named guests, in boot order', '<ids...>'],
-    ['delete', 'destroy the named guests; refused while other guests depend on them unless --force (then those go first)', '<ids...>'],
+    [
+      'delete',
+      'destroy the named guests; refused while other guests depend on them unless --force (then those go first)',
+      '<ids...>',
+    ],
     ['LetsGo', 'create every guest, then start them in boot order (VMs too; templates never)', ''],
   ];
   for (const [verb, description, args] of verbs) {
     const cmd = withEngineOptions(program.command(verb).description(description), true);
     if (args) cmd.argument(args, 'guest ids, or `all`');
-    if (verb === 'delete') cmd.option('--force', 'also delete the guests that depend on the named ones, first');
+    if (verb === 'delete')
+      cmd.option('--force', 'also delete the guests that depend on the named ones, first');
     cmd.action((...a: unknown[]) => {
       const ids = args ? (a[0] as string[]) : [];
       const opts = (args ? a[1] : a[0]) as object;
-      return run(async () => (await import('./commands/guests.js')).guestVerbCommand(verb as never, ids, engine(opts)))();
+      return run(async () =>
+        (await import('./commands/guests.js')).guestVerbCommand(verb as never, ids, engine(opts)),
+      )();
     });
   }
 
   withEngineOptions(
     program
       .command('status')
-      .description('show every guest (containers and VMs): exists, running, drift from the configuration; read-only')
+      .description(
+        'show every guest (containers and VMs): exists, running, drift from the configuration; read-only',
+      )
       .argument('[ids...]', 'guest ids (default: all, plus guests the host has that are not declared)'),
     false,
-  ).action((ids: string[], opts: object) => run(async () => (await import('./commands/guests.js')).statusCommand(ids, engine(opts)))());
+  ).action((ids: string[], opts: object) =>
+    run(async () => (await import('./commands/guests.js')).statusCommand(ids, engine(opts)))(),
+  );
 
   program
     .command('history')
@@ -159,7 +211,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
       run(async () => {
         const { resolveStateDir } = await import('../engine/state-dir.js');
         const { historyCommand } = await import('./commands/history.js');
-        return historyCommand(runId, { stateDir: resolveStateDir(program.opts<{ stateDir?: string }>().stateDir), json: opts.json, limit: Number(opts.limit) || 20 });
+        return historyCommand(runId, {
+          stateDir: resolveStateDir(program.opts<{ stateDir?: string }>().stateDir),
+          json: opts.json,
+          limit: Number(opts.limit) || 20,
+        });
       })(),
     );
 
@@ -189,7 +245,9 @@ export async function main(argv: string[]): Promise<void> {
       process.stderr.write(`phoenix: ${e.message}\n`);
       code = EXIT.invalid;
     } else {
-      process.stderr.write(`phoenix: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.stderr.write(
+        `phoenix: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+      );
       code = EXIT.failed;
     }
   }

@@ -1,3 +1,4 @@
+import type * as Yaml from 'yaml';
 import type { Diagnostics } from './diagnostics.js';
 import type { SourceFile } from './source.js';
 
@@ -20,7 +21,7 @@ export interface ComposeModel {
   readonly namedVolumes: readonly string[];
 }
 
-type YamlModule = typeof import('yaml');
+type YamlModule = typeof Yaml;
 let yamlModule: YamlModule | undefined;
 
 /** yaml is loaded only when a stack is read, so commands that never touch stacks start faster. */
@@ -103,7 +104,12 @@ function bindMountsOf(v: unknown): string[] {
   const out: string[] = [];
   for (const item of v) {
     if (typeof item === 'string' && item.startsWith('/') && item.includes(':')) out.push(item.split(':')[0]!);
-    else if (isRecord(item) && item.type === 'bind' && typeof item.source === 'string' && item.source.startsWith('/')) {
+    else if (
+      isRecord(item) &&
+      item.type === 'bind' &&
+      typeof item.source === 'string' &&
+      item.source.startsWith('/')
+    ) {
       out.push(item.source);
     }
   }

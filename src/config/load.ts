@@ -3,7 +3,15 @@ import { join, relative, resolve, isAbsolute } from 'node:path';
 import type { z } from 'zod';
 import { parseCompose, type ComposeModel } from './compose.js';
 import { Diagnostics } from './diagnostics.js';
-import { CERT_FILE, COMPOSE_FILE, HYPERVISOR_FILE, LXC_FILE, STACKS_DIR, STACK_FILE, VM_FILE } from './files.js';
+import {
+  CERT_FILE,
+  COMPOSE_FILE,
+  HYPERVISOR_FILE,
+  LXC_FILE,
+  STACKS_DIR,
+  STACK_FILE,
+  VM_FILE,
+} from './files.js';
 import { reportSchemaIssues } from './schema-issues.js';
 import { certificateManifest, type CertificateManifest } from './schema/certificates.js';
 import { lxcConfigFile, vmConfigFile, type LxcConfigFile, type VmConfigFile } from './schema/guest.js';
@@ -66,7 +74,11 @@ export async function loadConfigDir(dirOption: string): Promise<LoadResult> {
     return { raw: { dir, stacks: new Map(), sources }, diagnostics: diags };
   }
 
-  const load = <S extends z.ZodType>(name: string, schema: S, required: boolean): Loaded<z.infer<S>> | undefined => {
+  const load = <S extends z.ZodType>(
+    name: string,
+    schema: S,
+    required: boolean,
+  ): Loaded<z.infer<S>> | undefined => {
     const path = join(dir, name);
     const shown = displayPath(path);
     const data = readJson(path, shown, required, diags, sources);
@@ -149,7 +161,11 @@ async function loadStacks(
       .map((e) => e.name)
       .sort();
   } catch (e) {
-    diags.error({ file: displayPath(stacksDir), pointer: '' }, 'file.read', `stacks directory ${describeFsError(e)}`);
+    diags.error(
+      { file: displayPath(stacksDir), pointer: '' },
+      'file.read',
+      `stacks directory ${describeFsError(e)}`,
+    );
     return { stacks, stacksDir };
   }
   for (const name of entries) {
@@ -157,7 +173,11 @@ async function loadStacks(
     const file = displayPath(join(stackDir, STACK_FILE));
     const composeFile = displayPath(join(stackDir, COMPOSE_FILE));
     if (!SAFE_NAME_RE.test(name)) {
-      diags.error({ file: displayPath(stackDir), pointer: '' }, 'name.unsafe', `stack directory name "${name}" contains characters that are not allowed in names`);
+      diags.error(
+        { file: displayPath(stackDir), pointer: '' },
+        'name.unsafe',
+        `stack directory name "${name}" contains characters that are not allowed in names`,
+      );
       continue;
     }
     let config: StackConfig | undefined;

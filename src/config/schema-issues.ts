@@ -4,7 +4,12 @@ import { joinPointer, type Diagnostics } from './diagnostics.js';
 type Issue = z.core.$ZodIssue;
 
 /** Turns zod issues into located, human messages. Unions report the branch that came closest. */
-export function reportSchemaIssues(issues: readonly Issue[], file: string, diags: Diagnostics, basePointer = ''): void {
+export function reportSchemaIssues(
+  issues: readonly Issue[],
+  file: string,
+  diags: Diagnostics,
+  basePointer = '',
+): void {
   for (const issue of issues) {
     for (const flat of flatten(issue, [])) {
       diags.error({ file, pointer: joinPointer(basePointer, ...flat.path) }, 'schema', flat.message);

@@ -1,5 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
-import { findNodeAtLocation, parse as parseLoose, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import {
+  findNodeAtLocation,
+  parse as parseLoose,
+  parseTree,
+  printParseErrorCode,
+  type Node,
+  type ParseError,
+} from 'jsonc-parser';
 import { splitPointer } from './diagnostics.js';
 
 /** Config files are small; anything past this is almost certainly not a config file. */
@@ -80,7 +87,10 @@ export function readSource(path: string, displayPath: string): SourceFile {
     throw new SourceError(displayPath, describeFsError(e));
   }
   if (size > MAX_CONFIG_BYTES) {
-    throw new SourceError(displayPath, `is ${formatBytes(size)}; config files are limited to ${formatBytes(MAX_CONFIG_BYTES)}`);
+    throw new SourceError(
+      displayPath,
+      `is ${formatBytes(size)}; config files are limited to ${formatBytes(MAX_CONFIG_BYTES)}`,
+    );
   }
   let buf: Buffer;
   try {
@@ -89,7 +99,12 @@ export function readSource(path: string, displayPath: string): SourceFile {
     throw new SourceError(displayPath, describeFsError(e));
   }
   const nul = buf.indexOf(0);
-  if (nul >= 0) throw new SourceError(displayPath, `contains binary data (a NUL byte at offset ${nul}); expected UTF-8 text`, nul);
+  if (nul >= 0)
+    throw new SourceError(
+      displayPath,
+      `contains binary data (a NUL byte at offset ${nul}); expected UTF-8 text`,
+      nul,
+    );
   const text = new TextDecoder('utf-8', { fatal: false }).decode(buf);
   const bad = text.indexOf('\uFFFD');
   if (bad >= 0) throw new SourceError(displayPath, `is not valid UTF-8 text (at character ${bad})`, bad);
@@ -108,7 +123,12 @@ export function parseJson(src: SourceFile): unknown {
     const errors: ParseError[] = [];
     parseLoose(src.text, errors, { allowTrailingComma: false, disallowComments: true });
     const first = errors[0];
-    if (first) throw new SourceError(src.displayPath, `invalid JSON: ${describeParseError(first.error)}`, first.offset);
+    if (first)
+      throw new SourceError(
+        src.displayPath,
+        `invalid JSON: ${describeParseError(first.error)}`,
+        first.offset,
+      );
     throw new SourceError(src.displayPath, 'invalid JSON', 0);
   }
 }

@@ -28,7 +28,10 @@ export class MutationRefused extends Error {
 
 /** A wait that reached its deadline; the message says what was awaited. */
 export class DeadlineExceeded extends Error {
-  constructor(readonly awaited: string, readonly ms: number) {
+  constructor(
+    readonly awaited: string,
+    readonly ms: number,
+  ) {
     super(`timed out after ${ms} ms waiting for ${awaited}`);
     this.name = 'DeadlineExceeded';
   }

@@ -14,11 +14,26 @@ export function traced<T extends object>(driver: T, label: string, emit: EventSi
         const method = String(prop);
         try {
           const result: unknown = await (value as (...a: unknown[]) => unknown).apply(target, args);
-          emit({ type: 'driver-call', driver: label, method, detail: describeArgs(args), durationMs: Date.now() - started, at: now() });
+          emit({
+            type: 'driver-call',
+            driver: label,
+            method,
+            detail: describeArgs(args),
+            durationMs: Date.now() - started,
+            at: now(),
+          });
           return result;
         } catch (e) {
           const error = e instanceof Error ? e.message : String(e);
-          emit({ type: 'driver-call', driver: label, method, detail: describeArgs(args), durationMs: Date.now() - started, error, at: now() });
+          emit({
+            type: 'driver-call',
+            driver: label,
+            method,
+            detail: describeArgs(args),
+            durationMs: Date.now() - started,
+            error,
+            at: now(),
+          });
           throw e;
         }
       };
@@ -37,7 +52,10 @@ function describe(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'string') return SAFE_STRING.test(v) ? v : `<${v.length} chars>`;
   if (v instanceof Uint8Array) return `<${v.byteLength} bytes>`;
-  if (Array.isArray(v)) return v.every((x) => typeof x === 'string' && SAFE_STRING.test(x)) ? `[${v.join(' ')}]` : `[${v.length} items]`;
+  if (Array.isArray(v))
+    return v.every((x) => typeof x === 'string' && SAFE_STRING.test(x))
+      ? `[${v.join(' ')}]`
+      : `[${v.length} items]`;
   if (typeof v === 'object') {
     const id = (v as { id?: unknown; name?: unknown }).id ?? (v as { name?: unknown }).name;
     return typeof id === 'string' || typeof id === 'number' ? `{${describe(id)}…}` : '{…}';

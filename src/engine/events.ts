@@ -31,7 +31,16 @@ export type EngineEvent =
       durationMs: number;
       at: string;
     }
-  | { type: 'driver-call'; id?: string; driver: string; method: string; detail: string; durationMs: number; error?: string; at: string }
+  | {
+      type: 'driver-call';
+      id?: string;
+      driver: string;
+      method: string;
+      detail: string;
+      durationMs: number;
+      error?: string;
+      at: string;
+    }
   | { type: 'interrupt'; signal: string; running: string[]; at: string }
   | { type: 'run-end'; runId: string; outcome: RunOutcome; counts: Counts; durationMs: number; at: string };
 

@@ -43,7 +43,12 @@ export interface ExecuteResult {
  * decision is noop and whose requirements did not change in this run costs nothing more. A node below a
  * change is read again just before it acts, since what it depends on is new.
  */
-export async function execute(graph: ResourceGraph, order: readonly string[], env: ExecuteEnv, opts: ExecuteOptions): Promise<ExecuteResult> {
+export async function execute(
+  graph: ResourceGraph,
+  order: readonly string[],
+  env: ExecuteEnv,
+  opts: ExecuteOptions,
+): Promise<ExecuteResult> {
   const { ctx, readCtx, emit } = env;
   emit({ type: 'phase', phase: 'observe', at: now() });
   const observed = await observeAll(readCtx, order, opts.concurrency * 4);
@@ -57,10 +62,25 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
   const changed = new Set<string>();
   const outcomes = new Map<string, NodeOutcome>();
   const counts = zero();
-  const end = (id: string, outcome: NodeOutcome, d: Pick<Decision, 'action' | 'reason'>, started: number, error?: string) => {
+  const end = (
+    id: string,
+    outcome: NodeOutcome,
+    d: Pick<Decision, 'action' | 'reason'>,
+    started: number,
+    error?: string,
+  ) => {
     outcomes.set(id, outcome);
     counts[outcome]++;
-    emit({ type: 'node-end', id, action: d.action, outcome, reason: d.reason, ...(error ? { error } : {}), durationMs: Date.now() - started, at: now() });
+    emit({
+      type: 'node-end',
+      id,
+      action: d.action,
+      outcome,
+      reason: d.reason,
+      ...(error ? { error } : {}),
+      durationMs: Date.now() - started,
+      at: now(),
+    });
   };
 
   const handlersWatching = watchers(graph);
@@ -84,7 +104,13 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
       }
       if (!decision) throw new Error(`${id} has no decision`);
     } catch (error) {
-      end(id, 'failed', decision ?? { action: 'noop', reason: 'could not be observed' }, started, errorText(error));
+      end(
+        id,
+        'failed',
+        decision ?? { action: 'noop', reason: 'could not be observed' },
+        started,
+        errorText(error),
+      );
       throw error;
     }
     if (decision.action === 'noop') {
@@ -94,7 +120,10 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
     emit({ type: 'node-start', id, action: decision.action, reason: decision.reason, at: now() });
     // Owed before the change is made: a crash between this change and its handlers leaves the debt recorded.
     env.journal?.markPending([...(handlersWatching.get(id) ?? []), ...(handler.resumable ? [id] : [])], id);
-    const nodeCtx: Context = { ...ctx, waiting: (awaited, deadlineMs) => emit({ type: 'node-wait', id, awaited, deadlineMs, at: now() }) };
+    const nodeCtx: Context = {
+      ...ctx,
+      waiting: (awaited, deadlineMs) => emit({ type: 'node-wait', id, awaited, deadlineMs, at: now() }),
+    };
     try {
       await applyWithRetries(node, decision, obs.value, { ...env, ctx: nodeCtx }, opts);
       await handler.verify(nodeCtx, node);
@@ -111,34 +140,71 @@ export async function execute(graph: ResourceGraph, order: readonly string[], en
   const results = await walk(
     { ids: order, requires: (id) => graph.nodes.get(id)?.requires ?? [] },
     visit,
-    { concurrency: opts.concurrency, limitKey: (id) => nodeKey(graph.nodes.get(id)!, ctx), limitPerKey: opts.perNodeLimit, signal: opts.interrupt },
+    {
+      concurrency: opts.concurrency,
+      limitKey: (id) => nodeKey(graph.nodes.get(id)!, ctx),
+      limitPerKey: opts.perNodeLimit,
+      signal: opts.interrupt,
+    },
     (id, skip) => {
-      const reason = skip.reason === 'interrupted' ? 'not started: the run was interrupted' : `skipped because ${skip.cause} failed`;
-      env.journal?.actionEnded(env.journal.actionStarted(env.runId, { resourceId: id, action: 'noop', reason }), { outcome: 'skipped', durationMs: 0 });
+      const reason =
+        skip.reason === 'interrupted'
+          ? 'not started: the run was interrupted'
+          : `skipped because ${skip.cause} failed`;
+      env.journal?.actionEnded(
+        env.journal.actionStarted(env.runId, { resourceId: id, action: 'noop', reason }),
+        { outcome: 'skipped', durationMs: 0 },
+      );
       end(id, 'skipped', { action: planned.get(id)?.action ?? 'noop', reason }, Date.now());
     },
   );
-  const interrupted = [...results.values()].some((o: WalkOutcome) => o.status === 'skipped' && o.reason === 'interrupted');
+  const interrupted = [...results.values()].some(
+    (o: WalkOutcome) => o.status === 'skipped' && o.reason === 'interrupted',
+  );
   const outcome: RunOutcome = counts.failed > 0 ? 'failed' : interrupted ? 'interrupted' : 'ok';
   return { outcome, counts, outcomes };
 }
 
-async function applyWithRetries(node: ResourceNode, decision: Decision, observed: unknown, env: ExecuteEnv, opts: ExecuteOptions): Promise<void> {
+async function applyWithRetries(
+  node: ResourceNode,
+  decision: Decision,
+  observed: unknown,
+  env: ExecuteEnv,
+  opts: ExecuteOptions,
+): Promise<void> {
   const handler = handlerFor(node.kind);
   for (let attempt = 1; ; attempt++) {
     // Journalled before the mutation, so a crash leaves a record of what was under way.
-    const actionId = env.journal?.actionStarted(env.runId, { resourceId: node.id, action: decision.action, reason: decision.reason, attempt });
+    const actionId = env.journal?.actionStarted(env.runId, {
+      resourceId: node.id,
+      action: decision.action,
+      reason: decision.reason,
+      attempt,
+    });
     const started = Date.now();
     try {
       await handler.apply(env.ctx, node, decision, observed);
-      if (actionId !== undefined) env.journal?.actionEnded(actionId, { outcome: 'ok', durationMs: Date.now() - started });
+      if (actionId !== undefined)
+        env.journal?.actionEnded(actionId, { outcome: 'ok', durationMs: Date.now() - started });
       return;
     } catch (error) {
-      if (actionId !== undefined) env.journal?.actionEnded(actionId, { outcome: 'failed', error: errorText(error), durationMs: Date.now() - started });
+      if (actionId !== undefined)
+        env.journal?.actionEnded(actionId, {
+          outcome: 'failed',
+          error: errorText(error),
+          durationMs: Date.now() - started,
+        });
       const retryable = error instanceof DriverError && error.retryable;
       if (!retryable || attempt >= opts.retry.attempts) throw error;
       const delayMs = Math.round(opts.retry.baseDelayMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5));
-      env.emit({ type: 'node-retry', id: node.id, attempt: attempt + 1, delayMs, error: errorText(error), at: now() });
+      env.emit({
+        type: 'node-retry',
+        id: node.id,
+        attempt: attempt + 1,
+        delayMs,
+        error: errorText(error),
+        at: now(),
+      });
       await sleep(delayMs, env.ctx.signal);
     }
   }
@@ -155,12 +221,20 @@ function watchers(graph: ResourceGraph): Map<string, string[]> {
 
 function staleNodes(plan: Plan, graph: ResourceGraph, observed: ReadonlyMap<string, Observation>): string[] {
   return plan.nodes
-    .filter((p) => !graph.nodes.has(p.id) || fingerprintOf(handlerFor(p.kind), observed.get(p.id)) !== p.fingerprint)
+    .filter(
+      (p) =>
+        !graph.nodes.has(p.id) || fingerprintOf(handlerFor(p.kind), observed.get(p.id)) !== p.fingerprint,
+    )
     .map((p) => p.id);
 }
 
 function decisionsFromPlan(plan: Plan): Map<string, Decision | undefined> {
-  return new Map(plan.nodes.map((n) => [n.id, n.action === 'unknown' ? undefined : { action: n.action, reason: n.reason, changes: n.changes }]));
+  return new Map(
+    plan.nodes.map((n) => [
+      n.id,
+      n.action === 'unknown' ? undefined : { action: n.action, reason: n.reason, changes: n.changes },
+    ]),
+  );
 }
 
 /** The Proxmox node a resource's work lands on, for the per-node limit. Host-level work shares one key. */

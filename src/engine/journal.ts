@@ -275,7 +275,10 @@ export class Journal {
 
   /** Handler id → what made it due. */
   pendingHandlers(): Map<string, string> {
-    const rows = this.db.prepare('SELECT resource_id, cause FROM pending_handlers').all() as Array<{ resource_id: string; cause: string }>;
+    const rows = this.db.prepare('SELECT resource_id, cause FROM pending_handlers').all() as Array<{
+      resource_id: string;
+      cause: string;
+    }>;
     return new Map(rows.map((r) => [r.resource_id, r.cause]));
   }
 

@@ -6,7 +6,8 @@ import { handlerFor } from '../resources/index.js';
 import { mapLimit } from './concurrency.js';
 
 /** What was observed of one node: the value, or why it could not be read. */
-export type Observation = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
+export type Observation =
+  { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 export interface PlannedNode {
   readonly id: string;
@@ -37,7 +38,11 @@ export interface PlanSummary {
 }
 
 /** Observes every selected node at once, read-only and bounded, each through its own handler. */
-export async function observeAll(ctx: Context, ids: readonly string[], concurrency: number): Promise<Map<string, Observation>> {
+export async function observeAll(
+  ctx: Context,
+  ids: readonly string[],
+  concurrency: number,
+): Promise<Map<string, Observation>> {
   const results = await mapLimit(ids, concurrency, async (id): Promise<Observation> => {
     const node = ctx.graph.nodes.get(id)!;
     try {
@@ -53,7 +58,11 @@ export async function observeAll(ctx: Context, ids: readonly string[], concurren
  * Decides every node in dependency order. A node's `upstream.changed` lists the requirements that change
  * in this plan, so handlers (a reload, a file written from a certificate) know what this run will alter.
  */
-export function decideAll(graph: ResourceGraph, order: readonly string[], observed: ReadonlyMap<string, Observation>): Map<string, Decision | undefined> {
+export function decideAll(
+  graph: ResourceGraph,
+  order: readonly string[],
+  observed: ReadonlyMap<string, Observation>,
+): Map<string, Decision | undefined> {
   const decisions = new Map<string, Decision | undefined>();
   for (const id of order) {
     const node = graph.nodes.get(id)!;

@@ -46,7 +46,11 @@ export interface Session {
   /** Cancels in-flight waits (a second Ctrl-C). */
   readonly cancel: AbortController;
   /** Ends the run in the journal (when a result is given) and releases the lock; later calls do nothing. */
-  close(outcome?: { outcome: 'ok' | 'failed' | 'interrupted'; counts: { ok: number; unchanged: number; failed: number; skipped: number }; durationMs: number }): void;
+  close(outcome?: {
+    outcome: 'ok' | 'failed' | 'interrupted';
+    counts: { ok: number; unchanged: number; failed: number; skipped: number };
+    durationMs: number;
+  }): void;
 }
 
 export class SessionError extends Error {
@@ -64,19 +68,33 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const analysis = await analyse(opts.configDir);
   const { inventory, graph } = analysis;
   if (!inventory || !graph || analysis.diagnostics.errorCount > 0) {
-    throw new SessionError(`the configuration has ${analysis.diagnostics.errorCount} error(s); run \`phoenix validate\``, 2, analysis);
+    throw new SessionError(
+      `the configuration has ${analysis.diagnostics.errorCount} error(s); run \`phoenix validate\``,
+      2,
+      analysis,
+    );
   }
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const paths = statePaths(opts.stateDir);
   const lock = opts.mutating && !opts.dryRun ? acquireLock(paths.lock, { command: opts.command }) : undefined;
   try {
-    const drivers = tracedDrivers(await createDrivers(opts.driver ?? inventory.target, paths.memoryWorld, opts.memoryLatencyMs), opts.emit);
+    const drivers = tracedDrivers(
+      await createDrivers(opts.driver ?? inventory.target, paths.memoryWorld, opts.memoryLatencyMs),
+      opts.emit,
+    );
     const certs: CertificateStore = new FileCertificateStore(paths.certs);
     const journal = opts.mutating && !opts.dryRun ? Journal.open(paths.journal) : undefined;
     journal?.reconcileCrashed();
     const pendingHandlers = journal ? journal.pendingHandlers() : readPending(paths.journal);
     const runId = journal
-      ? journal.startRun({ command: opts.command, args: [...opts.args], configDir: opts.configDir, pid: process.pid, dryRun: Boolean(opts.dryRun), startedAt: now() })
+      ? journal.startRun({
+          command: opts.command,
+          args: [...opts.args],
+          configDir: opts.configDir,
+          pid: process.pid,
+          dryRun: Boolean(opts.dryRun),
+          startedAt: now(),
+        })
       : `dry-${Date.now()}`;
     const cancel = new AbortController();
     const base = {
@@ -89,8 +107,16 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       waiting: () => {},
     };
     const readDrivers = readOnlyDrivers(drivers);
-    const ctx: Context = { ...base, drivers: opts.dryRun ? readDrivers : drivers, certs: opts.dryRun ? readOnly(certs, CERT_STORE_MUTATIONS, 'certs') : certs };
-    const readCtx: Context = { ...base, drivers: readDrivers, certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs') };
+    const ctx: Context = {
+      ...base,
+      drivers: opts.dryRun ? readDrivers : drivers,
+      certs: opts.dryRun ? readOnly(certs, CERT_STORE_MUTATIONS, 'certs') : certs,
+    };
+    const readCtx: Context = {
+      ...base,
+      drivers: readDrivers,
+      certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs'),
+    };
     let closed = false;
     return {
       analysis,
@@ -105,7 +131,15 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       close(result) {
         if (closed) return;
         closed = true;
-        if (journal) journal.endRun(runId, result ?? { outcome: 'failed', counts: { ok: 0, unchanged: 0, failed: 0, skipped: 0 }, durationMs: 0 });
+        if (journal)
+          journal.endRun(
+            runId,
+            result ?? {
+              outcome: 'failed',
+              counts: { ok: 0, unchanged: 0, failed: 0, skipped: 0 },
+              durationMs: 0,
+            },
+          );
         journal?.close();
         lock?.release();
       },
@@ -165,6 +199,9 @@ async function createDrivers(choice: DriverChoice, worldPath: string, latencyMs?
         2,
       );
     case 'proxmox':
-      throw new SessionError('the Proxmox drivers are not available in this version yet; run with `--driver memory` to act on a simulated host', 2);
+      throw new SessionError(
+        'the Proxmox drivers are not available in this version yet; run with `--driver memory` to act on a simulated host',
+        2,
+      );
   }
 }

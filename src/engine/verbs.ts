@@ -14,7 +14,13 @@ const gid = (id: GuestId) => `guest/${id}`;
 const powerId = (id: GuestId) => `power/${id}`;
 const removalId = (id: GuestId) => `removal/${id}`;
 
-function node(id: string, g: Guest, spec: ResourceNode['spec'], requires: string[], label: string): ResourceNode {
+function node(
+  id: string,
+  g: Guest,
+  spec: ResourceNode['spec'],
+  requires: string[],
+  label: string,
+): ResourceNode {
   return { id, kind: spec.kind, label, requires, triggers: [], owns: [], origin: g.origin, spec };
 }
 
@@ -24,7 +30,10 @@ export function resolveGuests(inv: Inventory, args: readonly string[]): Guest[] 
   return args.map((a) => {
     const id = Number(a.replace(/^guest\//, ''));
     const g = Number.isInteger(id) ? inv.guests.get(id) : undefined;
-    if (!g) throw new VerbError(`guest ${a} is not declared in the configuration (declared: ${[...inv.guests.keys()].join(', ')})`);
+    if (!g)
+      throw new VerbError(
+        `guest ${a} is not declared in the configuration (declared: ${[...inv.guests.keys()].join(', ')})`,
+      );
     return g;
   });
 }
@@ -46,21 +55,37 @@ export function guestClosure(inv: Inventory, roots: readonly Guest[]): Guest[] {
 }
 
 function requirementsOf(g: Guest, within: ReadonlySet<GuestId>): GuestId[] {
-  return [...(g.cloneFrom !== undefined ? [g.cloneFrom] : []), ...g.dependencies].filter((r) => within.has(r));
+  return [...(g.cloneFrom !== undefined ? [g.cloneFrom] : []), ...g.dependencies].filter((r) =>
+    within.has(r),
+  );
 }
 
 /** `create`: missing guests and their missing requirements; existing ones are left alone, nothing started. */
 export function createGraph(inv: Inventory, roots: readonly Guest[]): ResourceGraph {
   const all = guestClosure(inv, roots);
   const ids = new Set(all.map((g) => g.id));
-  return graphOf(all.map((g) => node(gid(g.id), g, { kind: 'guest', guest: g, createOnly: true }, requirementsOf(g, ids).map(gid), `create ${g.id}`)));
+  return graphOf(
+    all.map((g) =>
+      node(
+        gid(g.id),
+        g,
+        { kind: 'guest', guest: g, createOnly: true },
+        requirementsOf(g, ids).map(gid),
+        `create ${g.id}`,
+      ),
+    ),
+  );
 }
 
 /** `converge`: the whole chain re-applied to its declaration (create, reconfigure, start as declared). */
 export function convergeGraph(inv: Inventory, roots: readonly Guest[]): ResourceGraph {
   const all = guestClosure(inv, roots);
   const ids = new Set(all.map((g) => g.id));
-  return graphOf(all.map((g) => node(gid(g.id), g, { kind: 'guest', guest: g }, requirementsOf(g, ids).map(gid), `converge ${g.id}`)));
+  return graphOf(
+    all.map((g) =>
+      node(gid(g.id), g, { kind: 'guest', guest: g }, requirementsOf(g, ids).map(gid), `converge ${g.id}`),
+    ),
+  );
 }
 
 /** Boot order: lower `boot_order` first; 0 (unset) last, as Proxmox does. Templates never start. */
@@ -83,7 +108,10 @@ function bootEdges(groups: Guest[][], id: (g: GuestId) => string, reverse = fals
 /** `start`: the named guests and the guests they depend on, in dependency and boot order. */
 export function startGraph(inv: Inventory, roots: readonly Guest[]): ResourceGraph {
   const named = roots.filter((g) => g.isTemplate);
-  if (named.length) throw new VerbError(`${named.map((g) => g.id).join(', ')} ${named.length > 1 ? 'are templates' : 'is a template'}; templates are never started`);
+  if (named.length)
+    throw new VerbError(
+      `${named.map((g) => g.id).join(', ')} ${named.length > 1 ? 'are templates' : 'is a template'}; templates are never started`,
+    );
   const all = dependencyClosure(inv, roots).filter((g) => !g.isTemplate);
   return powerGraph(all, 'running');
 }
@@ -104,7 +132,11 @@ function dependencyClosure(inv: Inventory, roots: readonly Guest[]): Guest[] {
 }
 
 /** Power changes over exactly `guests`, ordered by boot order (reversed for stopping) and dependencies. */
-export function powerGraph(guests: readonly Guest[], want: 'running' | 'stopped' | 'restarted', after: readonly string[] = []): ResourceGraph {
+export function powerGraph(
+  guests: readonly Guest[],
+  want: 'running' | 'stopped' | 'restarted',
+  after: readonly string[] = [],
+): ResourceGraph {
   const ids = new Set(guests.map((g) => g.id));
   const boot = bootEdges(bootGroups(guests), powerId, want === 'stopped');
   return graphOf(
@@ -122,18 +154,41 @@ export function powerGraph(guests: readonly Guest[], want: 'running' | 'stopped'
 
 /** `delete`: refuses to orphan dependents unless forced; forced, it deletes dependents first. */
 export function deleteGraph(inv: Inventory, roots: readonly Guest[], force: boolean): ResourceGraph {
-  const dependentsOf = (id: GuestId) => [...inv.guests.values()].filter((o) => o.cloneFrom === id || o.dependencies.includes(id));
+  const dependentsOf = (id: GuestId) =>
+    [...inv.guests.values()].filter((o) => o.cloneFrom === id || o.dependencies.includes(id));
   const selected = new Map(roots.map((g) => [g.id, g]));
-  const orphans = roots.flatMap((g) => dependentsOf(g.id).filter((d) => !selected.has(d.id)).map((d) => `${d.id} (needs ${g.id})`));
+  const orphans = roots.flatMap((g) =>
+    dependentsOf(g.id)
+      .filter((d) => !selected.has(d.id))
+      .map((d) => `${d.id} (needs ${g.id})`),
+  );
   if (orphans.length && !force) {
-    throw new VerbError(`refusing to delete: other guests depend on it: ${[...new Set(orphans)].join(', ')}. Delete those too, or use --force to delete them first.`);
+    throw new VerbError(
+      `refusing to delete: other guests depend on it: ${[...new Set(orphans)].join(', ')}. Delete those too, or use --force to delete them first.`,
+    );
   }
   const todo = [...roots];
   while (todo.length) {
-    for (const d of dependentsOf(todo.pop()!.id)) if (!selected.has(d.id)) selected.set(d.id, d), todo.push(d);
+    for (const d of dependentsOf(todo.pop()!.id)) {
+      if (selected.has(d.id)) continue;
+      selected.set(d.id, d);
+      todo.push(d);
+    }
   }
   const all = [...selected.values()];
-  return graphOf(all.map((g) => node(removalId(g.id), g, { kind: 'removal', guest: g }, dependentsOf(g.id).filter((d) => selected.has(d.id)).map((d) => removalId(d.id)), `delete ${g.id}`)));
+  return graphOf(
+    all.map((g) =>
+      node(
+        removalId(g.id),
+        g,
+        { kind: 'removal', guest: g },
+        dependentsOf(g.id)
+          .filter((d) => selected.has(d.id))
+          .map((d) => removalId(d.id)),
+        `delete ${g.id}`,
+      ),
+    ),
+  );
 }
 
 /** `LetsGo`: create everything, then start in boot order (VMs included), templates excepted. */

@@ -6,7 +6,12 @@ import { sleep } from './concurrency.js';
  * Polls until `done` holds, with backoff from 50 ms to 2 s, up to a deadline. Reports what it waits for, and
  * the error names it: every wait in Phoenix is bounded and explained.
  */
-export async function waitFor(ctx: Pick<Context, 'signal' | 'waiting'>, awaited: string, deadlineMs: number, done: () => Promise<boolean>): Promise<void> {
+export async function waitFor(
+  ctx: Pick<Context, 'signal' | 'waiting'>,
+  awaited: string,
+  deadlineMs: number,
+  done: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   let delay = 50;
   let reported = false;

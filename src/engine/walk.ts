@@ -8,7 +8,11 @@ export type VisitResult = 'ok' | 'unchanged';
 export type WalkOutcome =
   | { readonly status: 'ok' | 'unchanged' }
   | { readonly status: 'failed'; readonly error: unknown }
-  | { readonly status: 'skipped'; readonly cause: string; readonly reason: 'dependency-failed' | 'interrupted' };
+  | {
+      readonly status: 'skipped';
+      readonly cause: string;
+      readonly reason: 'dependency-failed' | 'interrupted';
+    };
 
 export interface WalkGraph {
   /** Ids in a stable order (ties are broken by this order). */
@@ -50,11 +54,13 @@ export async function walk(
   let running = 0;
 
   // Critical-path-first list scheduling: among ready nodes, the one with the longest chain behind it goes first.
-  const byPriority = (a: string, b: string) => priority.get(b)! - priority.get(a)! || order.get(a)! - order.get(b)!;
+  const byPriority = (a: string, b: string) =>
+    priority.get(b)! - priority.get(a)! || order.get(a)! - order.get(b)!;
 
   const finish = (id: string, outcome: WalkOutcome) => {
     outcomes.set(id, outcome);
-    const failedRoot = outcome.status === 'failed' ? id : outcome.status === 'skipped' ? outcome.cause : undefined;
+    const failedRoot =
+      outcome.status === 'failed' ? id : outcome.status === 'skipped' ? outcome.cause : undefined;
     for (const d of dependents.get(id) ?? []) {
       if (outcomes.has(d)) continue;
       if (failedRoot !== undefined) {
@@ -79,7 +85,7 @@ export async function walk(
         for (const id of ready.splice(0)) skipTree(id, id, 'interrupted');
       }
       ready.sort(byPriority);
-      for (let i = 0; i < ready.length && running < opts.concurrency && !opts.signal?.aborted; ) {
+      for (let i = 0; i < ready.length && running < opts.concurrency && !opts.signal?.aborted;) {
         const id = ready[i]!;
         const key = opts.limitKey?.(id);
         if (key !== undefined && (runningPerKey.get(key) ?? 0) >= (opts.limitPerKey ?? Infinity)) {

@@ -1,5 +1,14 @@
 import type { Diagnostics, Origin } from '../config/diagnostics.js';
-import type { Certificate, FileLocation, FileSpec, Guest, GuestId, GuestRef, Inventory, Stack } from '../model/inventory.js';
+import type {
+  Certificate,
+  FileLocation,
+  FileSpec,
+  Guest,
+  GuestId,
+  GuestRef,
+  Inventory,
+  Stack,
+} from '../model/inventory.js';
 import { MANAGED_PATHS } from './paths.js';
 import type { OwnedPath, ResourceGraph, ResourceKind, ResourceNode, ResourceSpec } from './types.js';
 
@@ -46,7 +55,10 @@ interface Draft {
  */
 export function buildGraph(inv: Inventory, diags: Diagnostics): ResourceGraph {
   const nodes = new Map<string, Draft>();
-  const add = (d: Omit<Draft, 'requires' | 'triggers' | 'owns'> & Partial<Pick<Draft, 'owns'>>, requires: Iterable<string> = []): Draft => {
+  const add = (
+    d: Omit<Draft, 'requires' | 'triggers' | 'owns'> & Partial<Pick<Draft, 'owns'>>,
+    requires: Iterable<string> = [],
+  ): Draft => {
     const existing = nodes.get(d.id);
     if (existing) return existing;
     const draft: Draft = { ...d, requires: new Set(requires), triggers: new Set(), owns: d.owns ?? [] };
@@ -59,13 +71,20 @@ export function buildGraph(inv: Inventory, diags: Diagnostics): ResourceGraph {
 
   for (const issuer of inv.issuers.values()) {
     add(
-      { id: ids.issuer(issuer.name), kind: 'issuer', label: `issuer ${issuer.name} (${issuer.type})`, origin: issuer.origin, spec: { kind: 'issuer', issuer } },
+      {
+        id: ids.issuer(issuer.name),
+        kind: 'issuer',
+        label: `issuer ${issuer.name} (${issuer.type})`,
+        origin: issuer.origin,
+        spec: { kind: 'issuer', issuer },
+      },
       issuer.guestId !== undefined ? [ids.guest(issuer.guestId)] : [],
     );
   }
 
   const containersByGuest = containerCreators(inv);
-  for (const cert of inv.certificates) addCertificate(cert, inv, add, nodes, containersByGuest, diags, guestReq);
+  for (const cert of inv.certificates)
+    addCertificate(cert, inv, add, nodes, containersByGuest, diags, guestReq);
 
   const filesByGuest = indexFilesByGuest(nodes);
   addStacks(inv, add, filesByGuest);
@@ -78,11 +97,23 @@ export function buildGraph(inv: Inventory, diags: Diagnostics): ResourceGraph {
   return { nodes: frozen };
 }
 
-type Add = (d: Omit<Draft, 'requires' | 'triggers' | 'owns'> & Partial<Pick<Draft, 'owns'>>, requires?: Iterable<string>) => Draft;
+type Add = (
+  d: Omit<Draft, 'requires' | 'triggers' | 'owns'> & Partial<Pick<Draft, 'owns'>>,
+  requires?: Iterable<string>,
+) => Draft;
 
 function addGuest(g: Guest, add: Add): void {
   const requires = [...(g.cloneFrom !== undefined ? [g.cloneFrom] : []), ...g.dependencies].map(ids.guest);
-  add({ id: ids.guest(g.id), kind: 'guest', label: `${g.kind.toUpperCase()} ${g.id} ${g.name}`, origin: g.origin, spec: { kind: 'guest', guest: g } }, requires);
+  add(
+    {
+      id: ids.guest(g.id),
+      kind: 'guest',
+      label: `${g.kind.toUpperCase()} ${g.id} ${g.name}`,
+      origin: g.origin,
+      spec: { kind: 'guest', guest: g },
+    },
+    requires,
+  );
 }
 
 /** Which stack creates which container, per guest: a restart must wait for it. */
@@ -113,7 +144,11 @@ function addCertificate(
 ): void {
   const certId = ids.cert(cert.name);
   if (nodes.has(certId)) {
-    diags.error(cert.origin, 'cert.duplicate', `certificate "${cert.name}" is declared twice (also at ${nodes.get(certId)!.origin?.pointer})`);
+    diags.error(
+      cert.origin,
+      'cert.duplicate',
+      `certificate "${cert.name}" is declared twice (also at ${nodes.get(certId)!.origin?.pointer})`,
+    );
     return;
   }
   const issuerRequires = inv.issuers.has(cert.issuer) ? [ids.issuer(cert.issuer)] : [];
@@ -127,7 +162,13 @@ function addCertificate(
     );
   }
   add(
-    { id: certId, kind: 'cert', label: `certificate ${cert.name}`, origin: cert.origin, spec: { kind: 'cert', certificate: cert } },
+    {
+      id: certId,
+      kind: 'cert',
+      label: `certificate ${cert.name}`,
+      origin: cert.origin,
+      spec: { kind: 'cert', certificate: cert },
+    },
     [...issuerRequires, ...cert.requires.map((r) => r.id)],
   );
 
@@ -140,11 +181,22 @@ function addCertificate(
       const prior = nodes.get(id);
       if (prior) {
         const priorCert = prior.spec.kind === 'file' ? `certificate "${prior.spec.certificate}"` : prior.id;
-        diags.error(file.origin, 'owner.duplicate', `${file.location.guest}:${file.location.path} is also written by ${priorCert}; a file has exactly one writer`);
+        diags.error(
+          file.origin,
+          'owner.duplicate',
+          `${file.location.guest}:${file.location.path} is also written by ${priorCert}; a file has exactly one writer`,
+        );
         continue;
       }
       add(
-        { id, kind: 'file', label: `${role} of ${cert.name} → ${file.location.guest}:${file.location.path}`, origin: file.origin, owns: [ownedPath(file.location)], spec: { kind: 'file', certificate: cert.name, role, file } },
+        {
+          id,
+          kind: 'file',
+          label: `${role} of ${cert.name} → ${file.location.guest}:${file.location.path}`,
+          origin: file.origin,
+          owns: [ownedPath(file.location)],
+          spec: { kind: 'file', certificate: cert.name, role, file },
+        },
         [certId, ...guestReq(file.location.guest)],
       );
       fileIds.push(id);
@@ -154,10 +206,19 @@ function addCertificate(
   for (const f of cert.followUps) {
     if (f.type === 'reload-service') {
       const node = add(
-        { id: ids.reload(f.guest, f.service), kind: 'reload', label: `reload ${f.service} in ${f.guest}`, origin: f.origin, spec: { kind: 'reload', guest: f.guest, service: f.service } },
+        {
+          id: ids.reload(f.guest, f.service),
+          kind: 'reload',
+          label: `reload ${f.service} in ${f.guest}`,
+          origin: f.origin,
+          spec: { kind: 'reload', guest: f.guest, service: f.service },
+        },
         guestReq(f.guest),
       );
-      for (const id of fileIds) node.requires.add(id), node.triggers.add(id);
+      for (const id of fileIds) {
+        node.requires.add(id);
+        node.triggers.add(id);
+      }
     } else {
       const stack = containersByGuest.get(f.guest)?.get(f.container);
       if (!stack) {
@@ -168,10 +229,19 @@ function addCertificate(
         );
       }
       const node = add(
-        { id: ids.restart(f.guest, f.container), kind: 'restart', label: `restart container ${f.container} on ${f.guest}`, origin: f.origin, spec: { kind: 'restart', guest: f.guest, container: f.container, stack } },
+        {
+          id: ids.restart(f.guest, f.container),
+          kind: 'restart',
+          label: `restart container ${f.container} on ${f.guest}`,
+          origin: f.origin,
+          spec: { kind: 'restart', guest: f.guest, container: f.container, stack },
+        },
         [ids.guest(f.guest), ...(stack ? [ids.stack(f.guest, stack)] : [])],
       );
-      for (const id of fileIds) node.requires.add(id), node.triggers.add(id);
+      for (const id of fileIds) {
+        node.requires.add(id);
+        node.triggers.add(id);
+      }
     }
   }
 }
@@ -185,24 +255,54 @@ function addStacks(inv: Inventory, add: Add, filesByGuest: ReadonlyMap<GuestRef,
       const volumeIds: string[] = [];
       for (const v of stack.volumes) {
         const id = ids.volume(g.id, v.name);
-        const node = add({ id, kind: 'volume', label: `volume ${v.name} on ${g.id} (${v.driver})`, origin: v.origin, spec: { kind: 'volume', guest: g.id, volume: v, stacks: [] } }, [ids.guest(g.id)]);
+        const node = add(
+          {
+            id,
+            kind: 'volume',
+            label: `volume ${v.name} on ${g.id} (${v.driver})`,
+            origin: v.origin,
+            spec: { kind: 'volume', guest: g.id, volume: v, stacks: [] },
+          },
+          [ids.guest(g.id)],
+        );
         if (node.spec.kind === 'volume') (node.spec.stacks as string[]).push(stack.name);
         volumeIds.push(id);
       }
       add(
-        { id: ids.stack(g.id, stack.name), kind: 'stack', label: `stack ${stack.name} on ${g.id}`, origin: dep.origin, spec: { kind: 'stack', guest: g.id, stack, environment: dep.environment } },
-        [ids.guest(g.id), ...volumeIds, ...filesUnderBindMounts(g.id, stack, filesByGuest), ...stack.requires.map((r) => r.id)],
+        {
+          id: ids.stack(g.id, stack.name),
+          kind: 'stack',
+          label: `stack ${stack.name} on ${g.id}`,
+          origin: dep.origin,
+          spec: { kind: 'stack', guest: g.id, stack, environment: dep.environment },
+        },
+        [
+          ids.guest(g.id),
+          ...volumeIds,
+          ...filesUnderBindMounts(g.id, stack, filesByGuest),
+          ...stack.requires.map((r) => r.id),
+        ],
       );
     }
   }
 }
 
 /** A container that bind-mounts a directory needs the files Phoenix installs there before it starts. */
-function filesUnderBindMounts(guest: GuestId, stack: Stack, filesByGuest: ReadonlyMap<GuestRef, Draft[]>): string[] {
-  const sources = stack.compose.services.flatMap((s) => s.bindMounts).map((p) => (p.endsWith('/') ? p : p + '/'));
+function filesUnderBindMounts(
+  guest: GuestId,
+  stack: Stack,
+  filesByGuest: ReadonlyMap<GuestRef, Draft[]>,
+): string[] {
+  const sources = stack.compose.services
+    .flatMap((s) => s.bindMounts)
+    .map((p) => (p.endsWith('/') ? p : p + '/'));
   if (sources.length === 0) return [];
   return (filesByGuest.get(guest) ?? [])
-    .filter((node) => node.spec.kind === 'file' && sources.some((src) => (node.spec as { file: FileSpec }).file.location.path.startsWith(src)))
+    .filter(
+      (node) =>
+        node.spec.kind === 'file' &&
+        sources.some((src) => (node.spec as { file: FileSpec }).file.location.path.startsWith(src)),
+    )
     .map((node) => node.id);
 }
 
@@ -216,32 +316,74 @@ function indexFilesByGuest(nodes: ReadonlyMap<string, Draft>): Map<GuestRef, Dra
   return out;
 }
 
-function addNetworkServices(inv: Inventory, add: Add, guestReq: (g: GuestRef) => string[], filesByGuest: ReadonlyMap<GuestRef, Draft[]>): void {
+function addNetworkServices(
+  inv: Inventory,
+  add: Add,
+  guestReq: (g: GuestRef) => string[],
+  filesByGuest: ReadonlyMap<GuestRef, Draft[]>,
+): void {
   const host = (path: string): OwnedPath => ({ guest: 'host', path, key: `host:${path}` });
   const inGuest = (g: GuestId, path: string): OwnedPath => ({ guest: g, path, key: `${g}:${path}` });
   const active = [...inv.guests.values()].filter((g) => !g.isTemplate);
 
   if (inv.dns.enabled) {
-    add({ id: ids.dns(), kind: 'dns', label: 'dnsmasq records on the host', owns: [host(MANAGED_PATHS.dnsmasq)], spec: { kind: 'dns' } });
+    add({
+      id: ids.dns(),
+      kind: 'dns',
+      label: 'dnsmasq records on the host',
+      owns: [host(MANAGED_PATHS.dnsmasq)],
+      spec: { kind: 'dns' },
+    });
   }
   if (inv.clusterFirewall.enabled) {
-    add({ id: ids.firewall('host'), kind: 'firewall', label: 'cluster firewall', owns: [host(MANAGED_PATHS.clusterFirewall)], spec: { kind: 'firewall', guest: 'host' } });
+    add({
+      id: ids.firewall('host'),
+      kind: 'firewall',
+      label: 'cluster firewall',
+      owns: [host(MANAGED_PATHS.clusterFirewall)],
+      spec: { kind: 'firewall', guest: 'host' },
+    });
   }
   for (const g of active) {
     if (g.firewall.enabled) {
       add(
-        { id: ids.firewall(g.id), kind: 'firewall', label: `firewall of ${g.id}`, origin: g.origin, owns: [host(MANAGED_PATHS.guestFirewall(g.id))], spec: { kind: 'firewall', guest: g.id } },
+        {
+          id: ids.firewall(g.id),
+          kind: 'firewall',
+          label: `firewall of ${g.id}`,
+          origin: g.origin,
+          owns: [host(MANAGED_PATHS.guestFirewall(g.id))],
+          spec: { kind: 'firewall', guest: g.id },
+        },
         guestReq(g.id),
       );
     }
   }
 
   // Only roots that sign something in use: an unused issuer must not hold back every trust store.
-  const issuerIds = [...new Set(inv.certificates.map((c) => c.issuer))].filter((n) => inv.issuers.has(n)).map(ids.issuer);
-  add({ id: ids.trust('host'), kind: 'trust', label: 'CA root in the host trust store', owns: [host(MANAGED_PATHS.trustAnchor)], spec: { kind: 'trust', guest: 'host' } }, issuerIds);
+  const issuerIds = [...new Set(inv.certificates.map((c) => c.issuer))]
+    .filter((n) => inv.issuers.has(n))
+    .map(ids.issuer);
+  add(
+    {
+      id: ids.trust('host'),
+      kind: 'trust',
+      label: 'CA root in the host trust store',
+      owns: [host(MANAGED_PATHS.trustAnchor)],
+      spec: { kind: 'trust', guest: 'host' },
+    },
+    issuerIds,
+  );
   for (const g of active) {
     add(
-      { id: ids.trust(g.id), kind: 'trust', label: `CA root in ${g.id}'s trust store`, origin: g.origin, owns: [inGuest(g.id, MANAGED_PATHS.trustAnchor)], spec: { kind: 'trust', guest: g.id } },
+      {
+        id: ids.trust(g.id),
+        kind: 'trust',
+        label: `CA root in ${g.id}'s trust store`,
+        origin: g.origin,
+        owns: [inGuest(g.id, MANAGED_PATHS.trustAnchor)],
+        spec: { kind: 'trust', guest: g.id },
+      },
       [ids.guest(g.id), ...issuerIds],
     );
   }
@@ -250,10 +392,30 @@ function addNetworkServices(inv: Inventory, add: Add, guestReq: (g: GuestRef) =>
     if (isGateway(g)) {
       // Its TLS servers name the certificate files installed in the gateway: they must exist first.
       const certFiles = (filesByGuest.get(g.id) ?? []).map((n) => n.id);
-      add({ id: ids.gateway(g.id), kind: 'gateway', label: `nginx gateway in ${g.id}`, origin: g.origin, owns: [inGuest(g.id, MANAGED_PATHS.nginxSite)], spec: { kind: 'gateway', guest: g.id } }, [ids.guest(g.id), ...certFiles]);
+      add(
+        {
+          id: ids.gateway(g.id),
+          kind: 'gateway',
+          label: `nginx gateway in ${g.id}`,
+          origin: g.origin,
+          owns: [inGuest(g.id, MANAGED_PATHS.nginxSite)],
+          spec: { kind: 'gateway', guest: g.id },
+        },
+        [ids.guest(g.id), ...certFiles],
+      );
     }
     if (g.features.includes('traefik')) {
-      add({ id: ids.mesh(g.id), kind: 'mesh', label: `traefik mesh in ${g.id}`, origin: g.origin, owns: [inGuest(g.id, MANAGED_PATHS.traefikDynamic)], spec: { kind: 'mesh', guest: g.id } }, [ids.guest(g.id)]);
+      add(
+        {
+          id: ids.mesh(g.id),
+          kind: 'mesh',
+          label: `traefik mesh in ${g.id}`,
+          origin: g.origin,
+          owns: [inGuest(g.id, MANAGED_PATHS.traefikDynamic)],
+          spec: { kind: 'mesh', guest: g.id },
+        },
+        [ids.guest(g.id)],
+      );
     }
   }
 }

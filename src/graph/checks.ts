@@ -15,7 +15,11 @@ function checkRequirements(graph: ResourceGraph, diags: Diagnostics): void {
   for (const node of graph.nodes.values()) {
     for (const req of node.requires) {
       if (graph.nodes.has(req)) continue;
-      diags.error(node.origin ?? NO_ORIGIN, 'graph.unprovided', `${node.id} requires ${req}, which nothing in the configuration creates${hintFor(req, graph)}`);
+      diags.error(
+        node.origin ?? NO_ORIGIN,
+        'graph.unprovided',
+        `${node.id} requires ${req}, which nothing in the configuration creates${hintFor(req, graph)}`,
+      );
     }
   }
 }
@@ -34,7 +38,8 @@ function hintFor(id: string, graph: ResourceGraph): string {
 }
 
 function similarity(a: string, b: string): number {
-  const grams = (s: string) => new Set(Array.from({ length: Math.max(0, s.length - 1) }, (_, i) => s.slice(i, i + 2)));
+  const grams = (s: string) =>
+    new Set(Array.from({ length: Math.max(0, s.length - 1) }, (_, i) => s.slice(i, i + 2)));
   const A = grams(a);
   const B = grams(b);
   let common = 0;
@@ -54,7 +59,11 @@ function checkOwners(graph: ResourceGraph, diags: Diagnostics): void {
       }
       if (prior.id === node.id) continue;
       const where = owned.key.startsWith('host:') ? ` (host path ${owned.key.slice(5)})` : '';
-      diags.error(node.origin ?? NO_ORIGIN, 'owner.duplicate', `${node.id} and ${prior.id} both write ${owned.guest}:${owned.path}${where}; a file has exactly one writer`);
+      diags.error(
+        node.origin ?? NO_ORIGIN,
+        'owner.duplicate',
+        `${node.id} and ${prior.id} both write ${owned.guest}:${owned.path}${where}; a file has exactly one writer`,
+      );
     }
   }
 }
@@ -63,7 +72,11 @@ function checkOwners(graph: ResourceGraph, diags: Diagnostics): void {
 function checkCycles(graph: ResourceGraph, diags: Diagnostics): void {
   for (const cycle of findCycles(graph)) {
     const first = graph.nodes.get(cycle[0]!)!;
-    diags.error(first.origin ?? NO_ORIGIN, 'graph.cycle', `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}`);
+    diags.error(
+      first.origin ?? NO_ORIGIN,
+      'graph.cycle',
+      `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}`,
+    );
   }
 }
 

@@ -17,7 +17,8 @@ export function renderGraph(graph: ResourceGraph, format: GraphFormat): string {
 function edges(graph: ResourceGraph): Array<[string, string, boolean]> {
   const out: Array<[string, string, boolean]> = [];
   for (const node of graph.nodes.values()) {
-    for (const req of node.requires) if (graph.nodes.has(req)) out.push([req, node.id, node.triggers.includes(req)]);
+    for (const req of node.requires)
+      if (graph.nodes.has(req)) out.push([req, node.id, node.triggers.includes(req)]);
   }
   return out;
 }
@@ -25,8 +26,10 @@ function edges(graph: ResourceGraph): Array<[string, string, boolean]> {
 function mermaid(graph: ResourceGraph): string {
   const key = new Map([...graph.nodes.keys()].map((id, i) => [id, `n${i}`]));
   const lines = ['flowchart LR'];
-  for (const node of graph.nodes.values()) lines.push(`  ${key.get(node.id)}["${escapeMermaid(node.id)}"]:::${node.kind}`);
-  for (const [from, to, trigger] of edges(graph)) lines.push(`  ${key.get(from)} ${trigger ? '-.->' : '-->'} ${key.get(to)}`);
+  for (const node of graph.nodes.values())
+    lines.push(`  ${key.get(node.id)}["${escapeMermaid(node.id)}"]:::${node.kind}`);
+  for (const [from, to, trigger] of edges(graph))
+    lines.push(`  ${key.get(from)} ${trigger ? '-.->' : '-->'} ${key.get(to)}`);
   return lines.join('\n') + '\n';
 }
 
@@ -37,14 +40,24 @@ function escapeMermaid(s: string): string {
 function dot(graph: ResourceGraph): string {
   const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   const lines = ['digraph phoenix {', '  rankdir=LR;', '  node [shape=box, fontname="monospace"];'];
-  for (const node of graph.nodes.values()) lines.push(`  ${q(node.id)} [label=${q(node.id)}, tooltip=${q(node.label)}];`);
-  for (const [from, to, trigger] of edges(graph)) lines.push(`  ${q(from)} -> ${q(to)}${trigger ? ' [style=dashed]' : ''};`);
+  for (const node of graph.nodes.values())
+    lines.push(`  ${q(node.id)} [label=${q(node.id)}, tooltip=${q(node.label)}];`);
+  for (const [from, to, trigger] of edges(graph))
+    lines.push(`  ${q(from)} -> ${q(to)}${trigger ? ' [style=dashed]' : ''};`);
   lines.push('}');
   return lines.join('\n') + '\n';
 }
 
 export interface GraphJson {
-  nodes: Array<{ id: string; kind: string; label: string; requires: string[]; triggers: string[]; owns: string[]; origin?: string }>;
+  nodes: Array<{
+    id: string;
+    kind: string;
+    label: string;
+    requires: string[];
+    triggers: string[];
+    owns: string[];
+    origin?: string;
+  }>;
 }
 
 function toJson(graph: ResourceGraph): GraphJson {

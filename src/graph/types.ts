@@ -45,10 +45,20 @@ export type ResourceSpec =
   | { readonly kind: 'guest'; readonly guest: Guest; readonly createOnly?: boolean }
   | { readonly kind: 'issuer'; readonly issuer: Issuer }
   | { readonly kind: 'cert'; readonly certificate: Certificate }
-  | { readonly kind: 'file'; readonly certificate: string; readonly role: 'key' | 'cert' | 'chain'; readonly file: FileSpec }
+  | {
+      readonly kind: 'file';
+      readonly certificate: string;
+      readonly role: 'key' | 'cert' | 'chain';
+      readonly file: FileSpec;
+    }
   | { readonly kind: 'reload'; readonly guest: GuestRef; readonly service: string }
   | { readonly kind: 'restart'; readonly guest: GuestId; readonly container: string; readonly stack?: string }
-  | { readonly kind: 'volume'; readonly guest: GuestId; readonly volume: DockerVolume; readonly stacks: readonly string[] }
+  | {
+      readonly kind: 'volume';
+      readonly guest: GuestId;
+      readonly volume: DockerVolume;
+      readonly stacks: readonly string[];
+    }
   | { readonly kind: 'stack'; readonly guest: GuestId; readonly stack: Stack; readonly environment: string }
   | { readonly kind: 'dns' }
   | { readonly kind: 'firewall'; readonly guest: GuestRef }

@@ -1,4 +1,4 @@
-import { Diagnostics, joinPointer, pointer, type Origin } from '../config/diagnostics.js';
+import { joinPointer, pointer, type Diagnostics, type Origin } from '../config/diagnostics.js';
 import type { LoadedStack, RawConfig } from '../config/load.js';
 import type { FirewallRuleConfig } from '../config/schema/common.js';
 import type { LxcGuestConfig, VmConfigFile, VmGuestConfig } from '../config/schema/guest.js';
@@ -53,7 +53,15 @@ export function buildInventory(raw: RawConfig, diags: Diagnostics): Inventory | 
   }
   if (raw.vm) {
     raw.vm.data.vms.forEach((cfg, i) => {
-      claim(buildVm(cfg, { file: raw.vm!.file, pointer: pointer('vms', i) }, domain, raw.stacks, raw.vm!.data.vm_defaults));
+      claim(
+        buildVm(
+          cfg,
+          { file: raw.vm!.file, pointer: pointer('vms', i) },
+          domain,
+          raw.stacks,
+          raw.vm!.data.vm_defaults,
+        ),
+      );
     });
   }
   addSharedVolumeMounts(h, hv.file, guests);
@@ -93,15 +101,23 @@ function guestIdOf(ref: string | number): GuestId {
   return typeof ref === 'number' ? ref : Number(ref);
 }
 
-function firewallOf(cfg: { enabled: boolean; rules?: FirewallRuleConfig[] } | undefined, origin: Origin): FirewallPolicy {
+function firewallOf(
+  cfg: { enabled: boolean; rules?: FirewallRuleConfig[] } | undefined,
+  origin: Origin,
+): FirewallPolicy {
   return {
     enabled: cfg?.enabled ?? false,
-    rules: (cfg?.rules ?? []).map((r, i) => ({ ...r, origin: { file: origin.file, pointer: joinPointer(origin.pointer, 'firewall', 'rules', i) } })),
+    rules: (cfg?.rules ?? []).map((r, i) => ({
+      ...r,
+      origin: { file: origin.file, pointer: joinPointer(origin.pointer, 'firewall', 'rules', i) },
+    })),
   };
 }
 
 function routedOf(
-  svc: { name: string; port: number; scheme?: 'http' | 'https'; hostname?: string; health_path?: string } | undefined,
+  svc:
+    | { name: string; port: number; scheme?: 'http' | 'https'; hostname?: string; health_path?: string }
+    | undefined,
   origin: Origin,
   domain: string,
 ): RoutedService | undefined {
@@ -144,7 +160,11 @@ function buildLxc(id: GuestId, cfg: LxcGuestConfig, origin: Origin, domain: stri
     gateway: cfg.network_config.gw,
     nameservers: cfg.network_config.nameservers?.split(/[ ,]+/).filter(Boolean) ?? [],
     mac: cfg.mac_address,
-    boot: { onBoot: cfg.start_at_boot ?? false, order: cfg.boot_order ?? 0, delaySeconds: cfg.boot_delay ?? 0 },
+    boot: {
+      onBoot: cfg.start_at_boot ?? false,
+      order: cfg.boot_order ?? 0,
+      delaySeconds: cfg.boot_delay ?? 0,
+    },
     features: cfg.features ?? [],
     routed: routedOf(cfg.traefik_service, origin, domain),
     firewall: firewallOf(cfg.firewall, origin),
@@ -174,8 +194,13 @@ function buildVm(
   const deployments: StackDeployment[] = (cfg.docker_stacks ?? []).map((ref, i) => {
     const name = typeof ref === 'string' ? ref : ref.name;
     const envs = Object.keys(stacks.get(name)?.config?.environments ?? {});
-    const environment = typeof ref === 'string' ? (envs.length === 1 ? envs[0]! : 'production') : ref.environment;
-    return { stack: name, environment, origin: { file: origin.file, pointer: joinPointer(origin.pointer, 'docker_stacks', i) } };
+    const environment =
+      typeof ref === 'string' ? (envs.length === 1 ? envs[0]! : 'production') : ref.environment;
+    return {
+      stack: name,
+      environment,
+      origin: { file: origin.file, pointer: joinPointer(origin.pointer, 'docker_stacks', i) },
+    };
   });
   return {
     kind: 'vm',
@@ -189,7 +214,11 @@ function buildVm(
     gateway: cfg.network_config?.gw,
     nameservers: cfg.network_config?.nameserver ? [cfg.network_config.nameserver] : [],
     mac: cfg.mac_address,
-    boot: { onBoot: cfg.start_at_boot ?? false, order: cfg.boot_order ?? 0, delaySeconds: cfg.boot_delay ?? 0 },
+    boot: {
+      onBoot: cfg.start_at_boot ?? false,
+      order: cfg.boot_order ?? 0,
+      delaySeconds: cfg.boot_delay ?? 0,
+    },
     features: cfg.features ?? [],
     routed: routedOf(cfg.traefik_service, origin, domain),
     firewall: firewallOf(cfg.firewall, origin),
@@ -223,7 +252,11 @@ function addSharedVolumeMounts(h: HypervisorConfig, file: string, guests: Map<Gu
   }
 }
 
-function clusterFirewall(h: HypervisorConfig, file: string, diags: Diagnostics): Inventory['clusterFirewall'] {
+function clusterFirewall(
+  h: HypervisorConfig,
+  file: string,
+  diags: Diagnostics,
+): Inventory['clusterFirewall'] {
   const legacy = h.shared_volumes?.firewall;
   if (legacy && h.firewall) {
     diags.error(
@@ -238,7 +271,10 @@ function clusterFirewall(h: HypervisorConfig, file: string, diags: Diagnostics):
     enabled: cfg?.enabled ?? false,
     policyIn: cfg?.default_input_policy ?? 'DROP',
     policyOut: cfg?.default_output_policy ?? 'ACCEPT',
-    rules: (cfg?.global_firewall_rules ?? []).map((r, i) => ({ ...r, origin: { file, pointer: `${base}/global_firewall_rules/${i}` } })),
+    rules: (cfg?.global_firewall_rules ?? []).map((r, i) => ({
+      ...r,
+      origin: { file, pointer: `${base}/global_firewall_rules/${i}` },
+    })),
   };
 }
 
@@ -247,12 +283,34 @@ function buildStack(s: LoadedStack): Stack | undefined {
   const origin: Origin = { file: s.file, pointer: '' };
   const volumes: DockerVolume[] = s.compose.externalVolumes.map((name) => {
     const decl = s.config!.volumes?.[name];
-    const declOrigin = decl ? { file: s.file, pointer: pointer('volumes', name) } : { file: s.composeFile, pointer: '' };
+    const declOrigin = decl
+      ? { file: s.file, pointer: pointer('volumes', name) }
+      : { file: s.composeFile, pointer: '' };
     if (!decl) return { name, driver: 'local', declared: false, origin: declOrigin };
     return decl.driver === 'nfs'
-      ? { name, driver: 'nfs', server: decl.server, export: decl.export, options: decl.options, declared: true, origin: declOrigin }
+      ? {
+          name,
+          driver: 'nfs',
+          server: decl.server,
+          export: decl.export,
+          options: decl.options,
+          declared: true,
+          origin: declOrigin,
+        }
       : { name, driver: 'local', declared: true, origin: declOrigin };
   });
-  const requires = (s.config.requires ?? []).map((id, i) => ({ id, origin: { file: s.file, pointer: pointer('requires', i) } }));
-  return { name: s.name, origin, composeFile: s.composeFile, composeText: s.composeText, config: s.config, compose: s.compose, volumes, requires };
+  const requires = (s.config.requires ?? []).map((id, i) => ({
+    id,
+    origin: { file: s.file, pointer: pointer('requires', i) },
+  }));
+  return {
+    name: s.name,
+    origin,
+    composeFile: s.composeFile,
+    composeText: s.composeText,
+    config: s.config,
+    compose: s.compose,
+    volumes,
+    requires,
+  };
 }

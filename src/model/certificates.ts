@@ -51,8 +51,10 @@ export function buildCertificates(
     for (const [name, cfg] of Object.entries(manifest.issuers)) {
       const origin = { file, pointer: pointer('issuers', name) };
       issuers.set(name, issuerOf(name, cfg, origin, caGuest));
-      if (cfg.type === 'step-ca-jwk') secrets.push(secretUse(cfg.password, { file, pointer: `${origin.pointer}/password` }));
-      if (cfg.type === 'acme' && cfg.eab) secrets.push(secretUse(cfg.eab.hmac_key, { file, pointer: `${origin.pointer}/eab/hmac_key` }));
+      if (cfg.type === 'step-ca-jwk')
+        secrets.push(secretUse(cfg.password, { file, pointer: `${origin.pointer}/password` }));
+      if (cfg.type === 'acme' && cfg.eab)
+        secrets.push(secretUse(cfg.eab.hmac_key, { file, pointer: `${origin.pointer}/eab/hmac_key` }));
     }
   }
   if (issuers.size === 0) issuers.set(IMPLICIT_ISSUER, implicitIssuer(h, raw.hypervisor!.file, caGuest));
@@ -94,15 +96,28 @@ function implicitIssuer(h: HypervisorConfig, file: string, caGuest: GuestId | un
   };
 }
 
-function buildCertificate(e: CertificateEntry, origin: Origin, defaults: Defaults, guests: ReadonlyMap<GuestId, Guest>): Certificate {
+function buildCertificate(
+  e: CertificateEntry,
+  origin: Origin,
+  defaults: Defaults,
+  guests: ReadonlyMap<GuestId, Guest>,
+): Certificate {
   const usage = e.usage ?? e.cert_type ?? 'server';
   const names = e.sans ?? [];
   const dnsNames = names.filter((n) => !IPV4_RE.test(n));
   const ipAddresses = [...names.filter((n) => IPV4_RE.test(n)), ...(e.ip_sans ?? [])];
-  if (usage === 'server' && e.common_name.includes('.') && DNS_NAME_RE.test(e.common_name) && !dnsNames.includes(e.common_name)) {
+  if (
+    usage === 'server' &&
+    e.common_name.includes('.') &&
+    DNS_NAME_RE.test(e.common_name) &&
+    !dnsNames.includes(e.common_name)
+  ) {
     dnsNames.unshift(e.common_name);
   }
-  const at = (...segs: Array<string | number>): Origin => ({ file: origin.file, pointer: origin.pointer + pointer(...segs) });
+  const at = (...segs: Array<string | number>): Origin => ({
+    file: origin.file,
+    pointer: origin.pointer + pointer(...segs),
+  });
   const install: InstallTarget[] = (e.install ?? []).map((t, i) => {
     const guest: GuestRef = t.guest === 'host' ? 'host' : Number(t.guest);
     const spec = (f: NonNullable<typeof t.chain>, role: 'key' | 'cert' | 'chain'): FileSpec => ({
@@ -124,17 +139,36 @@ function buildCertificate(e: CertificateEntry, origin: Origin, defaults: Default
   if (legacyTarget) install.push(legacyTarget);
 
   const followUps: FollowUp[] = [];
-  for (const [i, f] of (Array.isArray(e.follow_up) ? e.follow_up : e.follow_up ? [e.follow_up] : []).entries()) {
+  for (const [i, f] of (Array.isArray(e.follow_up)
+    ? e.follow_up
+    : e.follow_up
+      ? [e.follow_up]
+      : []
+  ).entries()) {
     const o = at('follow_up', ...(Array.isArray(e.follow_up) ? [i] : []));
-    if (f.type === 'reload-service') followUps.push({ type: f.type, guest: f.guest === 'host' ? 'host' : Number(f.guest), service: f.service, origin: o });
-    if (f.type === 'restart-container') followUps.push({ type: f.type, guest: Number(f.guest), container: f.container, origin: o });
+    if (f.type === 'reload-service')
+      followUps.push({
+        type: f.type,
+        guest: f.guest === 'host' ? 'host' : Number(f.guest),
+        service: f.service,
+        origin: o,
+      });
+    if (f.type === 'restart-container')
+      followUps.push({ type: f.type, guest: Number(f.guest), container: f.container, origin: o });
   }
-  const legacyHook = e.post_renewal_command ? { command: e.post_renewal_command, origin: at('post_renewal_command') } : undefined;
+  const legacyHook = e.post_renewal_command
+    ? { command: e.post_renewal_command, origin: at('post_renewal_command') }
+    : undefined;
   if (legacyHook) {
     const recognised = analyseHook(legacyHook.command).followUp;
     if (recognised?.type === 'reload-service') followUps.push({ ...recognised, origin: legacyHook.origin });
     if (recognised?.type === 'restart-container' && recognised.guest !== 'host') {
-      followUps.push({ type: 'restart-container', guest: recognised.guest, container: recognised.container, origin: legacyHook.origin });
+      followUps.push({
+        type: 'restart-container',
+        guest: recognised.guest,
+        container: recognised.container,
+        origin: legacyHook.origin,
+      });
     }
   }
 
@@ -146,7 +180,8 @@ function buildCertificate(e: CertificateEntry, origin: Origin, defaults: Default
     ipAddresses,
     usage,
     keyType: e.key_type ?? defaults.keyType,
-    lifetimeSeconds: (e.lifetime ?? defaults.lifetime) ? durationSeconds((e.lifetime ?? defaults.lifetime)!) : undefined,
+    lifetimeSeconds:
+      (e.lifetime ?? defaults.lifetime) ? durationSeconds((e.lifetime ?? defaults.lifetime)!) : undefined,
     renewWindow: e.renew_window ?? defaults.renewWindow,
     issuer: e.issuer ?? defaults.issuer ?? '',
     install,
@@ -196,7 +231,11 @@ function within(dir: string, path: string): string | undefined {
  * The original wrote `cert_path`/`key_path` on the host and set `owner` there, which inside an unprivileged
  * container turned root into nobody. Phoenix reads `owner` as seen inside the container the path reaches.
  */
-function legacyInstall(e: CertificateEntry, origin: Origin, guests: ReadonlyMap<GuestId, Guest>): InstallTarget | undefined {
+function legacyInstall(
+  e: CertificateEntry,
+  origin: Origin,
+  guests: ReadonlyMap<GuestId, Guest>,
+): InstallTarget | undefined {
   if (!e.cert_path || !e.key_path) return undefined;
   let cert = guestViewOfHostPath(e.cert_path, guests);
   let key = guestViewOfHostPath(e.key_path, guests);
@@ -221,5 +260,11 @@ function legacyInstall(e: CertificateEntry, origin: Origin, guests: ReadonlyMap<
         'include_ca',
       )
     : undefined;
-  return { guest: cert.guest, key: spec(key, 'key', 'key_path'), cert: spec(cert, 'cert', 'cert_path'), chain, origin };
+  return {
+    guest: cert.guest,
+    key: spec(key, 'key', 'key_path'),
+    cert: spec(cert, 'cert', 'cert_path'),
+    chain,
+    origin,
+  };
 }

@@ -39,11 +39,13 @@ export function effectiveIdMap(unprivileged: boolean, exceptions: readonly IdMap
     const out: IdRange[] = [];
     let next = 0;
     for (const hole of holes) {
-      if (hole.container > next) out.push({ container: next, host: DEFAULT_HOST_BASE + next, size: hole.container - next });
+      if (hole.container > next)
+        out.push({ container: next, host: DEFAULT_HOST_BASE + next, size: hole.container - next });
       out.push(hole);
       next = Math.max(next, hole.container + hole.size);
     }
-    if (next < DEFAULT_RANGE) out.push({ container: next, host: DEFAULT_HOST_BASE + next, size: DEFAULT_RANGE - next });
+    if (next < DEFAULT_RANGE)
+      out.push({ container: next, host: DEFAULT_HOST_BASE + next, size: DEFAULT_RANGE - next });
     return out;
   };
   return { uid: build('uid'), gid: build('gid') };
@@ -52,7 +54,8 @@ export function effectiveIdMap(unprivileged: boolean, exceptions: readonly IdMap
 /** The host id that a container id maps to, or undefined if the container id is not mapped. */
 export function toHostId(ranges: readonly IdRange[], containerId: number): number | undefined {
   for (const r of ranges) {
-    if (containerId >= r.container && containerId < r.container + r.size) return r.host + (containerId - r.container);
+    if (containerId >= r.container && containerId < r.container + r.size)
+      return r.host + (containerId - r.container);
   }
   return undefined;
 }

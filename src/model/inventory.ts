@@ -119,8 +119,18 @@ export interface InstallTarget {
 }
 
 export type FollowUp =
-  | { readonly type: 'reload-service'; readonly guest: GuestRef; readonly service: string; readonly origin: Origin }
-  | { readonly type: 'restart-container'; readonly guest: GuestId; readonly container: string; readonly origin: Origin };
+  | {
+      readonly type: 'reload-service';
+      readonly guest: GuestRef;
+      readonly service: string;
+      readonly origin: Origin;
+    }
+  | {
+      readonly type: 'restart-container';
+      readonly guest: GuestId;
+      readonly container: string;
+      readonly origin: Origin;
+    };
 
 export type KeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
 
@@ -144,7 +154,11 @@ export interface Certificate {
   readonly legacyHook?: { readonly command: string; readonly origin: Origin };
 }
 
-export type Issuer = IssuerConfig & { readonly name: string; readonly origin: Origin; readonly guestId?: GuestId };
+export type Issuer = IssuerConfig & {
+  readonly name: string;
+  readonly origin: Origin;
+  readonly guestId?: GuestId;
+};
 
 export interface DockerVolume {
   readonly name: string;

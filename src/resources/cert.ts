@@ -12,7 +12,10 @@ function certOf(node: ResourceNode): Certificate {
 }
 
 /** Reads Phoenix's stored copy; everything time-dependent is decided against `at`, not the clock. */
-export async function observeCertificate(ctx: Context, name: string): Promise<CertObservation & { forced?: boolean }> {
+export async function observeCertificate(
+  ctx: Context,
+  name: string,
+): Promise<CertObservation & { forced?: boolean }> {
   const at = new Date().toISOString();
   const forced = ctx.forceRenew?.has(name) ? { forced: true } : {};
   const stored = await ctx.certs.load(name);
@@ -36,13 +39,22 @@ export async function observeCertificate(ctx: Context, name: string): Promise<Ce
       },
     };
   } catch (e) {
-    return { at, stored: true, issuer: stored.issuer, unreadable: e instanceof Error ? e.message : String(e) };
+    return {
+      at,
+      stored: true,
+      issuer: stored.issuer,
+      unreadable: e instanceof Error ? e.message : String(e),
+    };
   }
 }
 
 async function issue(ctx: Context, cert: Certificate): Promise<void> {
   const key = await generateKey(cert.keyType);
-  const csrPem = await createCsr(key.keyPem, { commonName: cert.commonName, dnsNames: cert.dnsNames, ipAddresses: cert.ipAddresses });
+  const csrPem = await createCsr(key.keyPem, {
+    commonName: cert.commonName,
+    dnsNames: cert.dnsNames,
+    ipAddresses: cert.ipAddresses,
+  });
   const issued = await ctx.drivers.issuer(cert.issuer).issue({
     csrPem,
     commonName: cert.commonName,
@@ -52,9 +64,16 @@ async function issue(ctx: Context, cert: Certificate): Promise<void> {
     lifetimeSeconds: cert.lifetimeSeconds,
   });
   if (!(await keyMatchesCert(key.keyPem, issued.certPem))) {
-    throw new DriverError(`issuer ${cert.issuer} returned a certificate that does not match the key it was asked to sign`);
+    throw new DriverError(
+      `issuer ${cert.issuer} returned a certificate that does not match the key it was asked to sign`,
+    );
   }
-  await ctx.certs.save(cert.name, { keyPem: key.keyPem, certPem: issued.certPem, chainPem: issued.chainPem, issuer: cert.issuer });
+  await ctx.certs.save(cert.name, {
+    keyPem: key.keyPem,
+    certPem: issued.certPem,
+    chainPem: issued.chainPem,
+    issuer: cert.issuer,
+  });
 }
 
 export const certHandler: Handler<CertObservation & { forced?: boolean }> = {

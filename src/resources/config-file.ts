@@ -1,7 +1,14 @@
 import { DriverError } from '../drivers/errors.js';
 import type { ResourceKind, ResourceNode } from '../graph/types.js';
 import type { GuestRef } from '../model/inventory.js';
-import { decideFile, observeFile, verifyManagedFile, writeManagedFile, type FileObservation, type ManagedFile } from './file.js';
+import {
+  decideFile,
+  observeFile,
+  verifyManagedFile,
+  writeManagedFile,
+  type FileObservation,
+  type ManagedFile,
+} from './file.js';
 import { readDebt, type HandlerDebt } from './handlers.js';
 import type { Context, Handler } from './types.js';
 
@@ -26,10 +33,17 @@ export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation
   return {
     kind: spec.kind,
     resumable: spec.activate !== undefined,
-    read: async (ctx, node) => ({ ...(await observeFile(ctx, spec.file(ctx, node))), ...readDebt(ctx, node) }),
+    read: async (ctx, node) => ({
+      ...(await observeFile(ctx, spec.file(ctx, node))),
+      ...readDebt(ctx, node),
+    }),
     decide(node, seen) {
       const d = decideFile(node.id, seen, []);
-      if (d.action === 'noop' && seen.pending) return { action: 'update', reason: 'an earlier run wrote it but ended before the service was reloaded' };
+      if (d.action === 'noop' && seen.pending)
+        return {
+          action: 'update',
+          reason: 'an earlier run wrote it but ended before the service was reloaded',
+        };
       return d;
     },
     async apply(ctx, node) {
@@ -39,7 +53,8 @@ export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation
       try {
         await spec.check?.(ctx, node);
       } catch (e) {
-        if (previous) await ctx.drivers.hypervisor.writeFile(file.target, file.path, previous.content, previous.attrs);
+        if (previous)
+          await ctx.drivers.hypervisor.writeFile(file.target, file.path, previous.content, previous.attrs);
         else await ctx.drivers.hypervisor.removeFile(file.target, file.path);
         throw e;
       }
@@ -53,7 +68,9 @@ export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation
 export async function run(ctx: Context, target: GuestRef, argv: readonly string[]): Promise<void> {
   const r = await ctx.drivers.hypervisor.exec(target, argv);
   if (r.exitCode !== 0) {
-    throw new DriverError(`${argv.join(' ')} in ${target} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(0, 800)}`);
+    throw new DriverError(
+      `${argv.join(' ')} in ${target} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(0, 800)}`,
+    );
   }
 }
 

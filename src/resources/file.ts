@@ -52,14 +52,18 @@ export async function observeFile(ctx: Context, f: ManagedFile): Promise<FileObs
  */
 export function decideFile(label: string, seen: FileObservation, sourceChanged: readonly string[]): Decision {
   if (!seen.present) {
-    return { action: 'create', reason: `${label} does not exist${sourceChanged.length ? ` (${sourceChanged.join(', ')} changes in this run)` : ''}` };
+    return {
+      action: 'create',
+      reason: `${label} does not exist${sourceChanged.length ? ` (${sourceChanged.join(', ')} changes in this run)` : ''}`,
+    };
   }
   const diffs: string[] = [];
   if (sourceChanged.length > 0) diffs.push(`${sourceChanged.join(', ')} changes in this run`);
   else if (seen.wantHash !== undefined && seen.wantHash !== seen.haveHash) diffs.push('content differs');
   const a = seen.want;
   const b = seen.have!;
-  if (String(a.owner) !== String(b.owner) || String(a.group) !== String(b.group)) diffs.push(`owner ${b.owner}:${b.group} → ${a.owner}:${a.group}`);
+  if (String(a.owner) !== String(b.owner) || String(a.group) !== String(b.group))
+    diffs.push(`owner ${b.owner}:${b.group} → ${a.owner}:${a.group}`);
   if (a.mode !== b.mode) diffs.push(`mode ${octal(b.mode)} → ${octal(a.mode)}`);
   if (!diffs.length) return noop(`${label} is up to date`);
   return { action: 'update', reason: diffs.join('; ') };
@@ -74,7 +78,8 @@ export async function writeManagedFile(ctx: Context, f: ManagedFile): Promise<vo
 export async function verifyManagedFile(ctx: Context, f: ManagedFile): Promise<void> {
   const seen = await observeFile(ctx, f);
   const left = decideFile(`${f.target}:${f.path}`, seen, []);
-  if (left.action !== 'noop') throw new DriverError(`${f.target}:${f.path} does not hold what was written: ${left.reason}`);
+  if (left.action !== 'noop')
+    throw new DriverError(`${f.target}:${f.path} does not hold what was written: ${left.reason}`);
 }
 
 export function octal(mode: number): string {
@@ -101,7 +106,12 @@ function certificateFile(node: ResourceNode): ManagedFile {
 export const fileHandler: Handler<FileObservation> = {
   kind: 'file',
   read: (ctx, node) => observeFile(ctx, certificateFile(node)),
-  decide: (node, seen, upstream) => decideFile(node.id.slice('file/'.length), seen, upstream.changed.filter((id) => id.startsWith('cert/'))),
+  decide: (node, seen, upstream) =>
+    decideFile(
+      node.id.slice('file/'.length),
+      seen,
+      upstream.changed.filter((id) => id.startsWith('cert/')),
+    ),
   apply: (ctx, node) => writeManagedFile(ctx, certificateFile(node)),
   verify: (ctx, node) => verifyManagedFile(ctx, certificateFile(node)),
 };

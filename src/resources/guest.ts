@@ -54,20 +54,31 @@ export function decideGuest(g: Guest, observed: GuestObservation | undefined, cr
   if (!observed) {
     return {
       action: 'create',
-      reason: g.cloneFrom !== undefined ? `${label} does not exist; clone it from ${g.cloneFrom}` : `${label} does not exist; create it`,
+      reason:
+        g.cloneFrom !== undefined
+          ? `${label} does not exist; clone it from ${g.cloneFrom}`
+          : `${label} does not exist; create it`,
     };
   }
   if (createOnly) return noop(`${label} exists`);
   if (observed.kind !== g.kind) {
-    return { action: 'replace', reason: `${g.id} exists as ${observed.kind === 'lxc' ? 'a container' : 'a VM'} but is declared as ${g.kind === 'lxc' ? 'a container' : 'a VM'}` };
+    return {
+      action: 'replace',
+      reason: `${g.id} exists as ${observed.kind === 'lxc' ? 'a container' : 'a VM'} but is declared as ${g.kind === 'lxc' ? 'a container' : 'a VM'}`,
+    };
   }
   const changes = settingsDiff(desiredSettings(g), observed.settings);
   const immutable = changes.filter((c) => IMMUTABLE.has(c.field));
   if (immutable.length) {
-    return { action: 'replace', reason: `${immutable.map((c) => c.field).join(', ')} of ${label} cannot change in place`, changes };
+    return {
+      action: 'replace',
+      reason: `${immutable.map((c) => c.field).join(', ')} of ${label} cannot change in place`,
+      changes,
+    };
   }
   const steps: string[] = changes.map((c) => `${c.field} ${fmt(c.from)} → ${fmt(c.to)}`);
-  if (g.snapshotName && !observed.snapshots.includes(g.snapshotName)) steps.push(`take snapshot ${g.snapshotName}`);
+  if (g.snapshotName && !observed.snapshots.includes(g.snapshotName))
+    steps.push(`take snapshot ${g.snapshotName}`);
   if (g.kind === 'vm' && g.isTemplate && !observed.template) steps.push('convert to template');
   if (shouldRun(g) && observed.status !== 'running') steps.push('start');
   if (!steps.length) return noop(`${label} matches its declaration`);
@@ -78,10 +89,18 @@ function fmt(v: unknown): string {
   return v === undefined ? 'unset' : Array.isArray(v) ? v.join(',') : String(v);
 }
 
-async function applyGuest(ctx: Context, g: Guest, decision: Decision, observed: GuestObservation | undefined, noStart: boolean): Promise<void> {
+async function applyGuest(
+  ctx: Context,
+  g: Guest,
+  decision: Decision,
+  observed: GuestObservation | undefined,
+  noStart: boolean,
+): Promise<void> {
   const hv = ctx.drivers.hypervisor;
   if (decision.action === 'replace') {
-    throw new DriverError(`${decision.reason}; sync never destroys a guest — use \`phoenix delete ${g.id} --force\` and sync again`);
+    throw new DriverError(
+      `${decision.reason}; sync never destroys a guest — use \`phoenix delete ${g.id} --force\` and sync again`,
+    );
   }
   if (decision.action === 'create') {
     const source = g.cloneFrom !== undefined ? ctx.inventory.guests.get(g.cloneFrom) : undefined;
@@ -94,10 +113,14 @@ async function applyGuest(ctx: Context, g: Guest, decision: Decision, observed: 
       node: g.node,
     });
   } else if (decision.changes?.length) {
-    await hv.updateGuest(g.id, Object.fromEntries(decision.changes.map((c) => [c.field, c.to])) as Partial<GuestSettings>);
+    await hv.updateGuest(
+      g.id,
+      Object.fromEntries(decision.changes.map((c) => [c.field, c.to])) as Partial<GuestSettings>,
+    );
   }
   const current = decision.action === 'create' ? undefined : observed;
-  if (g.snapshotName && !current?.snapshots.includes(g.snapshotName)) await hv.snapshotGuest(g.id, g.snapshotName);
+  if (g.snapshotName && !current?.snapshots.includes(g.snapshotName))
+    await hv.snapshotGuest(g.id, g.snapshotName);
   if (g.kind === 'vm' && g.isTemplate && !current?.template) await hv.markTemplate(g.id);
   if (!noStart && shouldRun(g) && current?.status !== 'running') await hv.startGuest(g.id);
 }
@@ -106,12 +129,14 @@ export const guestHandler: Handler<GuestObservation | undefined> = {
   kind: 'guest',
   read: (ctx, node) => ctx.drivers.hypervisor.getGuest(guestOf(node).id),
   decide: (node, observed) => decideGuest(guestOf(node), observed, createOnly(node)),
-  apply: (ctx, node, decision, observed) => applyGuest(ctx, guestOf(node), decision, observed, createOnly(node)),
+  apply: (ctx, node, decision, observed) =>
+    applyGuest(ctx, guestOf(node), decision, observed, createOnly(node)),
   async verify(ctx, node) {
     const g = guestOf(node);
     const after = await ctx.drivers.hypervisor.getGuest(g.id);
     const left = decideGuest(g, after, createOnly(node));
-    if (left.action !== 'noop') throw new DriverError(`after applying, guest ${g.id} still differs: ${left.reason}`);
+    if (left.action !== 'noop')
+      throw new DriverError(`after applying, guest ${g.id} still differs: ${left.reason}`);
   },
   fingerprint: (o) => JSON.stringify(o ?? null),
 };

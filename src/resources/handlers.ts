@@ -11,10 +11,16 @@ export interface HandlerDebt {
  * Handlers run only when something they watch changed in this run (or changed in an earlier run that
  * ended before the handler ran), and only after all of it is in place.
  */
-export function decideTrigger(node: ResourceNode, changed: readonly string[], what: string, debt?: HandlerDebt): Decision {
+export function decideTrigger(
+  node: ResourceNode,
+  changed: readonly string[],
+  what: string,
+  debt?: HandlerDebt,
+): Decision {
   const fired = changed.filter((id) => node.triggers.includes(id));
   if (fired.length) return { action: 'update', reason: `${what}: ${fired.join(', ')} changed` };
-  if (debt?.pending) return { action: 'update', reason: `${what}: still owed since an earlier run changed ${debt.pending}` };
+  if (debt?.pending)
+    return { action: 'update', reason: `${what}: still owed since an earlier run changed ${debt.pending}` };
   return noop(`nothing it watches changed`);
 }
 

@@ -14,7 +14,11 @@ function name(node: ResourceNode): string {
  */
 export const issuerHandler: Handler<{ rootsSha256: string }> = {
   kind: 'issuer',
-  read: async (ctx, node) => ({ rootsSha256: createHash('sha256').update(await ctx.drivers.issuer(name(node)).roots()).digest('hex') }),
+  read: async (ctx, node) => ({
+    rootsSha256: createHash('sha256')
+      .update(await ctx.drivers.issuer(name(node)).roots())
+      .digest('hex'),
+  }),
   decide: (node, seen) => noop(`CA ${name(node)} answers (root ${seen.rootsSha256.slice(0, 12)}…)`),
   apply: async () => {},
   verify: async () => {},

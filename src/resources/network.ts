@@ -1,11 +1,12 @@
 import { dnsmasqConfig } from '../generate/dnsmasq.js';
 import { clusterFirewall, guestFirewall } from '../generate/firewall.js';
 import { nginxGatewayConfig } from '../generate/nginx.js';
+import { gatewayCertPaths } from '../generate/nginx-certs.js';
 import { traefikDynamicConfig } from '../generate/traefik.js';
 import { trustAnchorFile } from '../generate/trust.js';
 import { MANAGED_PATHS } from '../graph/paths.js';
 import type { ResourceNode } from '../graph/types.js';
-import type { Certificate, GuestId, GuestRef, Inventory } from '../model/inventory.js';
+import type { GuestId, GuestRef } from '../model/inventory.js';
 import { configFileHandler, run, text } from './config-file.js';
 import type { ManagedFile } from './file.js';
 
@@ -23,26 +24,6 @@ function guestOfSpec(node: ResourceNode): GuestRef {
   return s.guest;
 }
 
-/** The certificate installed in the gateway guest whose names cover a routed hostname. */
-function gatewayCertPaths(inv: Inventory, gateway: GuestId) {
-  return (hostname: string): { cert: string; key: string } | undefined => {
-    for (const c of inv.certificates) {
-      if (c.usage !== 'server' || !covers(c, hostname)) continue;
-      const t = c.install.find((i) => i.guest === gateway);
-      if (t) return { cert: t.cert.location.path, key: t.key.location.path };
-    }
-    return undefined;
-  };
-}
-
-function covers(c: Certificate, hostname: string): boolean {
-  const h = hostname.toLowerCase();
-  return c.dnsNames.some((n) => {
-    const name = n.toLowerCase();
-    return name === h || (name.startsWith('*.') && h.endsWith(name.slice(1)) && !h.slice(0, -name.length + 1).includes('.'));
-  });
-}
-
 export const dnsHandler = configFileHandler({
   kind: 'dns',
   file: (ctx) => fixed('host', MANAGED_PATHS.dnsmasq, () => dnsmasqConfig(ctx.inventory)),
@@ -54,7 +35,8 @@ export const firewallHandler = configFileHandler({
   kind: 'firewall',
   file(ctx, node) {
     const guest = guestOfSpec(node);
-    if (guest === 'host') return fixed('host', MANAGED_PATHS.clusterFirewall, () => clusterFirewall(ctx.inventory));
+    if (guest === 'host')
+      return fixed('host', MANAGED_PATHS.clusterFirewall, () => clusterFirewall(ctx.inventory));
     return fixed('host', MANAGED_PATHS.guestFirewall(guest), () => guestFirewall(ctx.inventory, guest) ?? '');
   },
 });
@@ -64,7 +46,11 @@ export const gatewayHandler = configFileHandler({
   file(ctx, node) {
     const guest = guestOfSpec(node) as GuestId;
     return fixed(guest, MANAGED_PATHS.nginxSite, () =>
-      nginxGatewayConfig(ctx.inventory, { tls: 'full', webroot: ACME_WEBROOT, certPaths: gatewayCertPaths(ctx.inventory, guest) }),
+      nginxGatewayConfig(ctx.inventory, {
+        tls: 'full',
+        webroot: ACME_WEBROOT,
+        certPaths: gatewayCertPaths(ctx.inventory),
+      }),
     );
   },
   check: (ctx, node) => run(ctx, guestOfSpec(node), ['nginx', '-t']),
@@ -74,7 +60,8 @@ export const gatewayHandler = configFileHandler({
 export const meshHandler = configFileHandler({
   kind: 'mesh',
   // Traefik's file provider watches the file: writing it is the reload.
-  file: (ctx, node) => fixed(guestOfSpec(node), MANAGED_PATHS.traefikDynamic, () => traefikDynamicConfig(ctx.inventory)),
+  file: (ctx, node) =>
+    fixed(guestOfSpec(node), MANAGED_PATHS.traefikDynamic, () => traefikDynamicConfig(ctx.inventory)),
 });
 
 export const trustHandler = configFileHandler({
@@ -86,7 +73,9 @@ export const trustHandler = configFileHandler({
       path: MANAGED_PATHS.trustAnchor,
       attrs: ROOT_644,
       async content(c) {
-        const names = [...new Set(c.inventory.certificates.map((x) => x.issuer))].filter((n) => c.inventory.issuers.has(n)).sort();
+        const names = [...new Set(c.inventory.certificates.map((x) => x.issuer))]
+          .filter((n) => c.inventory.issuers.has(n))
+          .sort();
         const roots = await Promise.all(names.map((n) => c.drivers.issuer(n).roots()));
         return text(trustAnchorFile(roots.join('\n')));
       },

@@ -25,7 +25,12 @@ export function decidePower(g: Guest, want: Want, seen: GuestObservation | undef
 }
 
 async function waitForStatus(ctx: Context, g: Guest, status: 'running' | 'stopped'): Promise<void> {
-  await waitFor(ctx, `guest ${g.id} ${status}`, STATE_DEADLINE_MS, async () => (await ctx.drivers.hypervisor.getGuest(g.id))?.status === status);
+  await waitFor(
+    ctx,
+    `guest ${g.id} ${status}`,
+    STATE_DEADLINE_MS,
+    async () => (await ctx.drivers.hypervisor.getGuest(g.id))?.status === status,
+  );
 }
 
 export const powerHandler: Handler<GuestObservation | undefined> = {
@@ -34,7 +39,10 @@ export const powerHandler: Handler<GuestObservation | undefined> = {
   decide: (node, seen) => decidePower(target(node).guest, target(node).want, seen),
   async apply(ctx, node, _d, seen) {
     const { guest, want } = target(node);
-    if (!seen) throw new DriverError(`guest ${guest.id} does not exist; create it first (\`phoenix create ${guest.id}\`)`);
+    if (!seen)
+      throw new DriverError(
+        `guest ${guest.id} does not exist; create it first (\`phoenix create ${guest.id}\`)`,
+      );
     const hv = ctx.drivers.hypervisor;
     if (want !== 'running' && seen.status === 'running') {
       await hv.stopGuest(guest.id);
@@ -49,6 +57,7 @@ export const powerHandler: Handler<GuestObservation | undefined> = {
     const { guest, want } = target(node);
     const status = (await ctx.drivers.hypervisor.getGuest(guest.id))?.status;
     const expected = want === 'stopped' ? 'stopped' : 'running';
-    if (status !== expected) throw new DriverError(`guest ${guest.id} is ${status ?? 'missing'}, expected ${expected}`);
+    if (status !== expected)
+      throw new DriverError(`guest ${guest.id} is ${status ?? 'missing'}, expected ${expected}`);
   },
 };

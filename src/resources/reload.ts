@@ -12,14 +12,17 @@ function target(node: ResourceNode): { guest: GuestRef; service: string } {
 async function systemctl(ctx: Context, guest: GuestRef, verb: string, service: string): Promise<void> {
   const r = await ctx.drivers.hypervisor.exec(guest, ['systemctl', verb, service]);
   if (r.exitCode !== 0) {
-    throw new DriverError(`systemctl ${verb} ${service} in ${guest} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(0, 500)}`);
+    throw new DriverError(
+      `systemctl ${verb} ${service} in ${guest} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(0, 500)}`,
+    );
   }
 }
 
 export const reloadHandler: Handler<HandlerDebt> = {
   kind: 'reload',
   read: async (ctx, node) => readDebt(ctx, node),
-  decide: (node, debt, upstream) => decideTrigger(node, upstream.changed, `reload ${target(node).service}`, debt),
+  decide: (node, debt, upstream) =>
+    decideTrigger(node, upstream.changed, `reload ${target(node).service}`, debt),
   apply: (ctx, node) => systemctl(ctx, target(node).guest, 'reload', target(node).service),
   verify: (ctx, node) => systemctl(ctx, target(node).guest, 'is-active', target(node).service),
 };

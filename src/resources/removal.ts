@@ -17,19 +17,31 @@ export const removalHandler: Handler<GuestObservation | undefined> = {
   decide(node, seen) {
     const g = guestOf(node);
     if (!seen) return noop(`guest ${g.id} does not exist`);
-    return { action: 'delete', reason: seen.status === 'running' ? `stop and destroy guest ${g.id} (${g.name})` : `destroy guest ${g.id} (${g.name})` };
+    return {
+      action: 'delete',
+      reason:
+        seen.status === 'running'
+          ? `stop and destroy guest ${g.id} (${g.name})`
+          : `destroy guest ${g.id} (${g.name})`,
+    };
   },
   async apply(ctx, node, _d, seen) {
     const g = guestOf(node);
     const hv = ctx.drivers.hypervisor;
     if (seen?.status === 'running') {
       await hv.stopGuest(g.id);
-      await waitFor(ctx, `guest ${g.id} stopped`, 120_000, async () => (await hv.getGuest(g.id))?.status === 'stopped');
+      await waitFor(
+        ctx,
+        `guest ${g.id} stopped`,
+        120_000,
+        async () => (await hv.getGuest(g.id))?.status === 'stopped',
+      );
     }
     await hv.deleteGuest(g.id);
   },
   async verify(ctx, node) {
     const g = guestOf(node);
-    if (await ctx.drivers.hypervisor.getGuest(g.id)) throw new DriverError(`guest ${g.id} still exists after destroying it`);
+    if (await ctx.drivers.hypervisor.getGuest(g.id))
+      throw new DriverError(`guest ${g.id} still exists after destroying it`);
   },
 };

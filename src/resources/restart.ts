@@ -33,6 +33,7 @@ export const restartHandler: Handler<HandlerDebt & { container?: ContainerObserv
   async verify(ctx, node) {
     const { guest, container } = target(node);
     const c = await ctx.drivers.containers.getContainer(guest, container);
-    if (c && !c.running) throw new DriverError(`container ${container} on ${guest} is not running after the restart`);
+    if (c && !c.running)
+      throw new DriverError(`container ${container} on ${guest} is not running after the restart`);
   },
 };

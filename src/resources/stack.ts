@@ -14,8 +14,14 @@ function target(node: ResourceNode): { guest: GuestId; stack: Stack; environment
 /** What is deployed: the compose file as written and the environment's variables. */
 export function deployment(stack: Stack, environment: string): StackDeploy {
   const vars = stack.config.environments[environment]?.variables ?? [];
-  const env = Object.fromEntries([...vars].sort((a, b) => a.name.localeCompare(b.name)).map((v) => [v.name, v.value]));
-  const contentHash = createHash('sha256').update(stack.composeText).update('\0').update(JSON.stringify(env)).digest('hex');
+  const env = Object.fromEntries(
+    [...vars].sort((a, b) => a.name.localeCompare(b.name)).map((v) => [v.name, v.value]),
+  );
+  const contentHash = createHash('sha256')
+    .update(stack.composeText)
+    .update('\0')
+    .update(JSON.stringify(env))
+    .digest('hex');
   return { name: stack.name, compose: stack.composeText, env, contentHash };
 }
 
@@ -25,17 +31,24 @@ export const stackHandler: Handler<StackObservation | undefined> = {
   decide(node, seen) {
     const { guest, stack, environment } = target(node);
     if (!seen) return { action: 'create', reason: `stack ${stack.name} is not deployed on ${guest}` };
-    if (seen.contentHash !== deployment(stack, environment).contentHash) return { action: 'update', reason: 'compose file or environment changed' };
+    if (seen.contentHash !== deployment(stack, environment).contentHash)
+      return { action: 'update', reason: 'compose file or environment changed' };
     const down = seen.services.filter((s) => !s.running).map((s) => s.name);
     if (down.length) return { action: 'update', reason: `services not running: ${down.join(', ')}` };
     return noop(`stack ${stack.name} is deployed and running`);
   },
-  apply: (ctx, node) => ctx.drivers.containers.deployStack(target(node).guest, deployment(target(node).stack, target(node).environment)),
+  apply: (ctx, node) =>
+    ctx.drivers.containers.deployStack(
+      target(node).guest,
+      deployment(target(node).stack, target(node).environment),
+    ),
   async verify(ctx, node) {
     const { guest, stack, environment } = target(node);
     const seen = await ctx.drivers.containers.getStack(guest, stack.name);
-    if (!seen || seen.contentHash !== deployment(stack, environment).contentHash) throw new DriverError(`stack ${stack.name} on ${guest} is not the deployed version`);
+    if (!seen || seen.contentHash !== deployment(stack, environment).contentHash)
+      throw new DriverError(`stack ${stack.name} on ${guest} is not the deployed version`);
     const down = seen.services.filter((s) => !s.running).map((s) => s.name);
-    if (down.length) throw new DriverError(`stack ${stack.name} on ${guest}: services not running: ${down.join(', ')}`);
+    if (down.length)
+      throw new DriverError(`stack ${stack.name} on ${guest}: services not running: ${down.join(', ')}`);
   },
 };

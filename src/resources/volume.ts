@@ -14,24 +14,33 @@ function specOf(v: DockerVolume): VolumeSpec {
   return { name: v.name, driver: v.driver, server: v.server, export: v.export, options: v.options };
 }
 
-const same = (a: VolumeSpec, b: VolumeSpec) => a.driver === b.driver && (a.server ?? '') === (b.server ?? '') && (a.export ?? '') === (b.export ?? '');
+const same = (a: VolumeSpec, b: VolumeSpec) =>
+  a.driver === b.driver && (a.server ?? '') === (b.server ?? '') && (a.export ?? '') === (b.export ?? '');
 
 /** Volumes hold data: a sync creates them before their stacks, and never removes or recreates one. */
 export const volumeHandler: Handler<VolumeSpec | undefined> = {
   kind: 'volume',
-  read: async (ctx, node) => (await ctx.drivers.containers.listVolumes(target(node).guest)).find((v) => v.name === target(node).volume.name),
+  read: async (ctx, node) =>
+    (await ctx.drivers.containers.listVolumes(target(node).guest)).find(
+      (v) => v.name === target(node).volume.name,
+    ),
   decide(node, seen) {
     const { guest, volume } = target(node);
     if (!seen) return { action: 'create', reason: `volume ${volume.name} does not exist on ${guest}` };
     if (!same(seen, specOf(volume))) {
-      return { action: 'replace', reason: `volume ${volume.name} on ${guest} is ${seen.driver}${seen.server ? ` ${seen.server}:${seen.export}` : ''}, declared ${volume.driver}` };
+      return {
+        action: 'replace',
+        reason: `volume ${volume.name} on ${guest} is ${seen.driver}${seen.server ? ` ${seen.server}:${seen.export}` : ''}, declared ${volume.driver}`,
+      };
     }
     return noop(`volume ${volume.name} exists`);
   },
   async apply(ctx, node, decision) {
     const { guest, volume } = target(node);
     if (decision.action === 'replace') {
-      throw new DriverError(`${decision.reason}; Phoenix never removes a volume (its data would go): move the data and remove it by hand`);
+      throw new DriverError(
+        `${decision.reason}; Phoenix never removes a volume (its data would go): move the data and remove it by hand`,
+      );
     }
     await ctx.drivers.containers.createVolume(guest, specOf(volume));
   },

@@ -9,11 +9,15 @@ import { PHOENIX_BIN, phoenix } from '../helpers/cli.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/homelab', import.meta.url));
 
-function withState(fn: (state: string, run: (...a: string[]) => ReturnType<typeof phoenix>) => Promise<void> | void) {
+function withState(
+  fn: (state: string, run: (...a: string[]) => ReturnType<typeof phoenix>) => Promise<void> | void,
+) {
   return async () => {
     const state = mkdtempSync(join(tmpdir(), 'phoenix-cli-'));
     try {
-      await fn(state, (...a) => phoenix(['--config-dir', EXAMPLE, '--state-dir', state, '--driver', 'memory', ...a]));
+      await fn(state, (...a) =>
+        phoenix(['--config-dir', EXAMPLE, '--state-dir', state, '--driver', 'memory', ...a]),
+      );
     } finally {
       rmSync(state, { recursive: true, force: true });
     }
@@ -26,17 +30,26 @@ test(
     const plan = run('plan');
     assert.equal(plan.status, 0, plan.stderr);
     assert.match(plan.stdout, /\+ create +guest\/103 +container 103 does not exist; clone it from 900/);
-    assert.match(plan.stdout, /^Plan: \d+ to create, \d+ to update, 0 to replace, 0 to delete, \d+ unchanged\.$/m);
+    assert.match(
+      plan.stdout,
+      /^Plan: \d+ to create, \d+ to update, 0 to replace, 0 to delete, \d+ unchanged\.$/m,
+    );
     const dry = run('sync', 'all', '--dry-run');
     assert.equal(dry.status, 0);
     assert.match(dry.stdout, /Dry run: nothing was changed/);
-    assert.ok(!existsSync(join(state, 'memory-world.json')) || !/"101"/.test(readFileSync(join(state, 'memory-world.json'), 'utf8')));
+    assert.ok(
+      !existsSync(join(state, 'memory-world.json')) ||
+        !/"101"/.test(readFileSync(join(state, 'memory-world.json'), 'utf8')),
+    );
     const sync = run('sync', 'all');
     assert.equal(sync.status, 0, sync.stdout + sync.stderr);
     assert.match(sync.stdout, /phoenix sync all: \d+ ok, \d+ unchanged, 0 failed, 0 skipped/);
     const again = run('sync', 'all');
     assert.match(again.stdout, /phoenix sync all: 0 ok, \d+ unchanged, 0 failed, 0 skipped/);
-    assert.match(run('plan').stdout, /^Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, \d+ unchanged\.$/m);
+    assert.match(
+      run('plan').stdout,
+      /^Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, \d+ unchanged\.$/m,
+    );
   }),
 );
 
@@ -45,7 +58,10 @@ test(
   withState((state, run) => {
     const r = run('sync', 'all', '--json', '--verbose');
     assert.equal(r.status, 0, r.stderr);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
     assert.equal(events[0]!.type, 'run-start');
     assert.equal(events.at(-1)!.type, 'run-end');
     assert.ok(events.some((e) => e.type === 'driver-call'));
@@ -64,15 +80,35 @@ test(
 test(
   'a second concurrent sync is refused at once, naming the holder; the first completes undisturbed',
   withState(async (state, run) => {
-    const first = spawn(process.execPath, [PHOENIX_BIN, '--config-dir', EXAMPLE, '--state-dir', state, '--driver', 'memory', 'sync', 'all', '--memory-latency', '20'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const first = spawn(
+      process.execPath,
+      [
+        PHOENIX_BIN,
+        '--config-dir',
+        EXAMPLE,
+        '--state-dir',
+        state,
+        '--driver',
+        'memory',
+        'sync',
+        'all',
+        '--memory-latency',
+        '20',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => first.on('exit', (code) => resolve(code)));
-    for (let i = 0; i < 200 && !existsSync(join(state, 'phoenix.lock')); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && !existsSync(join(state, 'phoenix.lock')); i++)
+      await new Promise((r) => setTimeout(r, 25));
     assert.ok(existsSync(join(state, 'phoenix.lock')), 'the first sync holds the lock');
     const second = run('sync', 'all');
     assert.equal(second.status, 1);
-    assert.match(second.stderr, new RegExp(`another phoenix is running: pid ${first.pid}, \`phoenix sync all\`, started `));
+    assert.match(
+      second.stderr,
+      new RegExp(`another phoenix is running: pid ${first.pid}, \`phoenix sync all\`, started `),
+    );
     assert.equal(await exited, 0);
     assert.match(run('sync', 'all').stdout, /: 0 ok, \d+ unchanged, 0 failed/);
   }),

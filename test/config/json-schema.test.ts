@@ -47,9 +47,21 @@ test('editors see the same rules: the generated JSON Schemas accept the example 
 
 test('the generated JSON Schemas reject what validate rejects', () => {
   const lxc = compile('phoenix_lxc_configs.schema.json');
-  const good = { name: 'gw', memory_mb: 512, cores: 1, storage_pool: 'p', storage_size_gb: 8, network_config: { name: 'eth0', bridge: 'vmbr0', ip: '10.0.0.2/24' } };
+  const good = {
+    name: 'gw',
+    memory_mb: 512,
+    cores: 1,
+    storage_pool: 'p',
+    storage_size_gb: 8,
+    network_config: { name: 'eth0', bridge: 'vmbr0', ip: '10.0.0.2/24' },
+  };
   assert.equal(lxc({ lxc_configs: { '101': good } }), true);
   assert.equal(lxc({ lxc_configs: { '101': { ...good, name: 'bad name' } } }), false);
   assert.equal(lxc({ lxc_configs: { '101': { ...good, typo_field: 1 } } }), false);
-  assert.equal(lxc({ lxc_configs: { '101': { ...good, network_config: { ...good.network_config, ip: '10.0.0.256/24' } } } }), false);
+  assert.equal(
+    lxc({
+      lxc_configs: { '101': { ...good, network_config: { ...good.network_config, ip: '10.0.0.256/24' } } },
+    }),
+    false,
+  );
 });

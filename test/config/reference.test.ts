@@ -11,7 +11,11 @@ test('the original system’s files load and are typed, stacks found beside etc/
   assert.equal(diagnostics.errorCount, 0, diagnostics.items.map((d) => d.message).join('\n'));
   assert.ok(inventory);
   assert.equal(inventory.guests.size, 15);
-  assert.deepEqual([...inventory.stacks.keys()].sort(), ['portainer_service', 'qdrant_service', 'thinkheads_ai_app']);
+  assert.deepEqual([...inventory.stacks.keys()].sort(), [
+    'portainer_service',
+    'qdrant_service',
+    'thinkheads_ai_app',
+  ]);
   const gw = inventory.guests.get(101);
   assert.equal(gw?.kind, 'lxc');
   assert.equal(gw?.kind === 'lxc' && gw.unprivileged, true);

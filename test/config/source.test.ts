@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_CONFIG_BYTES, MAX_JSON_DEPTH, parseJson, readSource, SourceError, SourceFile } from '../../src/config/source.js';
+import {
+  MAX_CONFIG_BYTES,
+  MAX_JSON_DEPTH,
+  parseJson,
+  readSource,
+  SourceError,
+  SourceFile,
+} from '../../src/config/source.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phoenix-source-'));
 const write = (name: string, data: string | Buffer) => {
@@ -35,13 +42,17 @@ test('a trailing comma is an error, not silently accepted', () => {
 });
 
 test('binary data is refused with the offset of the first NUL', () => {
-  const e = sourceError(() => readSource(write('bin.json', Buffer.from([0x7b, 0x00, 0xff, 0x7d])), 'bin.json'));
+  const e = sourceError(() =>
+    readSource(write('bin.json', Buffer.from([0x7b, 0x00, 0xff, 0x7d])), 'bin.json'),
+  );
   assert.match(e.message, /binary data/);
   assert.equal(e.offset, 1);
 });
 
 test('invalid UTF-8 is refused', () => {
-  const e = sourceError(() => readSource(write('latin1.json', Buffer.from([0x7b, 0x22, 0xe9, 0x22, 0x7d])), 'latin1.json'));
+  const e = sourceError(() =>
+    readSource(write('latin1.json', Buffer.from([0x7b, 0x22, 0xe9, 0x22, 0x7d])), 'latin1.json'),
+  );
   assert.match(e.message, /not valid UTF-8/);
 });
 
@@ -75,7 +86,8 @@ test('a UTF-8 byte order mark is tolerated', () => {
 });
 
 test('pointers resolve to the line of the property key', () => {
-  const text = '{\n  "lxc_configs": {\n    "101": {\n      "name": "gw",\n      "deps": [1, 2]\n    }\n  }\n}\n';
+  const text =
+    '{\n  "lxc_configs": {\n    "101": {\n      "name": "gw",\n      "deps": [1, 2]\n    }\n  }\n}\n';
   const src = new SourceFile('x', 'x', text);
   assert.deepEqual(src.locate('/lxc_configs/101/name'), { line: 4, column: 7 });
   assert.deepEqual(src.locate('/lxc_configs/101/deps/1'), { line: 5, column: 19 });

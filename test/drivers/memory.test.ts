@@ -141,13 +141,17 @@ test('nginx -t fails, like nginx, when a configured certificate file is missing'
   const { hypervisor: hv } = createMemoryDrivers();
   await running(hv, 101);
   const attrs = { owner: 'root', group: 'root', mode: 0o644 };
-  const conf = 'server {\n  listen 443 ssl;\n  ssl_certificate /etc/nginx/ssl/a.crt;\n  ssl_certificate_key /etc/nginx/ssl/a.key;\n}\n';
+  const conf =
+    'server {\n  listen 443 ssl;\n  ssl_certificate /etc/nginx/ssl/a.crt;\n  ssl_certificate_key /etc/nginx/ssl/a.key;\n}\n';
   await hv.writeFile(101, '/etc/nginx/conf.d/site.conf', new TextEncoder().encode(conf), attrs);
   const missing = await hv.exec(101, ['nginx', '-t']);
   assert.equal(missing.exitCode, 1);
   assert.match(missing.stderr, /cannot load certificate "\/etc\/nginx\/ssl\/a\.crt"/);
   await hv.writeFile(101, '/etc/nginx/ssl/a.crt', new TextEncoder().encode('x'), attrs);
-  assert.match((await hv.exec(101, ['nginx', '-t'])).stderr, /cannot load certificate key "\/etc\/nginx\/ssl\/a\.key"/);
+  assert.match(
+    (await hv.exec(101, ['nginx', '-t'])).stderr,
+    /cannot load certificate key "\/etc\/nginx\/ssl\/a\.key"/,
+  );
   await hv.writeFile(101, '/etc/nginx/ssl/a.key', new TextEncoder().encode('x'), { ...attrs, mode: 0o600 });
   const ok = await hv.exec(101, ['nginx', '-t']);
   assert.equal(ok.exitCode, 0);

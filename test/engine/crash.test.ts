@@ -10,12 +10,26 @@ import { PHOENIX_BIN, phoenix } from '../helpers/cli.js';
 import { installedPairsMatchStore, worldView } from '../helpers/world-view.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/homelab', import.meta.url));
-const args = (state: string) => ['--config-dir', EXAMPLE, '--state-dir', state, '--driver', 'memory', 'sync', 'all', '--memory-latency', '10'];
+const args = (state: string) => [
+  '--config-dir',
+  EXAMPLE,
+  '--state-dir',
+  state,
+  '--driver',
+  'memory',
+  'sync',
+  'all',
+  '--memory-latency',
+  '10',
+];
 
 /** Starts a sync and kills it with SIGKILL after `ms`; resolves with how it ended. */
 function killedAfter(state: string, ms: number): Promise<'killed' | 'finished'> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [PHOENIX_BIN, ...args(state)], { stdio: 'ignore', env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [PHOENIX_BIN, ...args(state)], {
+      stdio: 'ignore',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), ms);
     child.on('exit', (_code, signal) => {
       clearTimeout(timer);
@@ -25,9 +39,24 @@ function killedAfter(state: string, ms: number): Promise<'killed' | 'finished'> 
 }
 
 const INSTALLS = [
-  { cert: 'nginx.internal.thinkheads.ai', guest: '101', key: '/etc/nginx/ssl/nginx.internal.thinkheads.ai.key', crt: '/etc/nginx/ssl/nginx.internal.thinkheads.ai.crt' },
-  { cert: 'portainer.internal.thinkheads.ai', guest: '1001', key: '/persistent-storage/portainer/certs/portainer.key', crt: '/persistent-storage/portainer/certs/portainer.crt' },
-  { cert: 'traefik.internal.thinkheads.ai', guest: '102', key: '/etc/traefik/certs/traefik.internal.thinkheads.ai.key', crt: '/etc/traefik/certs/traefik.internal.thinkheads.ai.crt' },
+  {
+    cert: 'nginx.internal.thinkheads.ai',
+    guest: '101',
+    key: '/etc/nginx/ssl/nginx.internal.thinkheads.ai.key',
+    crt: '/etc/nginx/ssl/nginx.internal.thinkheads.ai.crt',
+  },
+  {
+    cert: 'portainer.internal.thinkheads.ai',
+    guest: '1001',
+    key: '/persistent-storage/portainer/certs/portainer.key',
+    crt: '/persistent-storage/portainer/certs/portainer.crt',
+  },
+  {
+    cert: 'traefik.internal.thinkheads.ai',
+    guest: '102',
+    key: '/etc/traefik/certs/traefik.internal.thinkheads.ai.key',
+    crt: '/etc/traefik/certs/traefik.internal.thinkheads.ai.crt',
+  },
 ];
 
 test('killed with SIGKILL at random points, sync always converges to the same state, with nothing lost', async () => {
@@ -48,16 +77,31 @@ test('killed with SIGKILL at random points, sync always converges to the same st
         }
         invocations++;
         const final = phoenix(args(crashed));
-        assert.equal(final.status, 0, `the run after the crashes must succeed:\n${final.stdout}\n${final.stderr}`);
-        assert.deepEqual(worldView(crashed), worldView(reference), 'same final state as an uninterrupted run');
+        assert.equal(
+          final.status,
+          0,
+          `the run after the crashes must succeed:\n${final.stdout}\n${final.stderr}`,
+        );
+        assert.deepEqual(
+          worldView(crashed),
+          worldView(reference),
+          'same final state as an uninterrupted run',
+        );
         assert.deepEqual(installedPairsMatchStore(crashed, INSTALLS), []);
         invocations++;
-        assert.match(phoenix(args(crashed)).stdout, /: 0 ok, \d+ unchanged, 0 failed, 0 skipped/, 'converged: nothing left to do');
+        assert.match(
+          phoenix(args(crashed)).stdout,
+          /: 0 ok, \d+ unchanged, 0 failed, 0 skipped/,
+          'converged: nothing left to do',
+        );
         const journal = Journal.open(join(crashed, 'journal.sqlite'));
         try {
           const runs = journal.listRuns(100);
           assert.equal(runs.length, invocations, 'every run was journalled, including the killed ones');
-          assert.ok(runs.every((r) => r.outcome !== 'running'), 'no run is left looking alive');
+          assert.ok(
+            runs.every((r) => r.outcome !== 'running'),
+            'no run is left looking alive',
+          );
         } finally {
           journal.close();
         }

@@ -290,13 +290,10 @@ test('owed handlers survive the process and are cleared one by one', () => {
     a.markPending(['reload/101:nginx'], 'file/101:/etc/nginx/ssl/b.key');
     a.close();
     const b = Journal.open(path);
-    assert.deepEqual(
-      [...b.pendingHandlers()].sort(),
-      [
-        ['reload/101:nginx', 'file/101:/etc/nginx/ssl/a.key'],
-        ['restart/1001:portainer_server', 'file/101:/etc/nginx/ssl/a.key'],
-      ],
-    );
+    assert.deepEqual([...b.pendingHandlers()].sort(), [
+      ['reload/101:nginx', 'file/101:/etc/nginx/ssl/a.key'],
+      ['restart/1001:portainer_server', 'file/101:/etc/nginx/ssl/a.key'],
+    ]);
     b.clearPending('reload/101:nginx');
     assert.deepEqual([...b.pendingHandlers().keys()], ['restart/1001:portainer_server']);
     b.close();

@@ -15,7 +15,11 @@ test('a fresh sync of the example creates and verifies everything; a second sync
   const e = await testEngine(EXAMPLE);
   try {
     const first = await e.sync();
-    assert.equal(first.outcome, 'ok', JSON.stringify(e.events.filter((x) => x.type === 'node-end' && x.outcome === 'failed')));
+    assert.equal(
+      first.outcome,
+      'ok',
+      JSON.stringify(e.events.filter((x) => x.type === 'node-end' && x.outcome === 'failed')),
+    );
     assert.equal(first.counts.failed + first.counts.skipped, 0);
     assert.ok(first.counts.ok > 30, `expected most resources to be created, got ${first.counts.ok}`);
     const before = mutations(e);
@@ -25,7 +29,10 @@ test('a fresh sync of the example creates and verifies everything; a second sync
     assert.equal(second.counts.unchanged, e.graph.nodes.size);
     assert.equal(mutations(e), before, 'zero mutating driver calls in a no-op sync');
     const plan = await e.plan();
-    assert.deepEqual(plan.nodes.filter((n) => n.action !== 'noop').map((n) => `${n.id}: ${n.reason}`), []);
+    assert.deepEqual(
+      plan.nodes.filter((n) => n.action !== 'noop').map((n) => `${n.id}: ${n.reason}`),
+      [],
+    );
   } finally {
     cleanup(e);
   }
@@ -37,19 +44,38 @@ test('plan performs no mutation for any resource kind, even when every kind has 
     await e.sync();
     // Make every kind want to act: drift a guest, remove files, a volume-less stack, stale configs.
     await e.mem.hypervisor.updateGuest(101, { memoryMb: 1 });
-    for (const s of Object.values(e.mem.world.state.guests)) for (const f of Object.keys(s.files)) delete s.files[f];
+    for (const s of Object.values(e.mem.world.state.guests))
+      for (const f of Object.keys(s.files)) delete s.files[f];
     for (const f of Object.keys(e.mem.world.state.host.files)) delete e.mem.world.state.host.files[f];
     e.mem.world.state.guests['1002']!.docker.stacks = {};
     e.mem.world.state.guests['1002']!.docker.volumes = {};
     const before = mutations(e);
     const plan = await e.plan();
     const acting = new Set(plan.nodes.filter((n) => n.action !== 'noop').map((n) => n.kind));
-    for (const kind of ['guest', 'file', 'reload', 'volume', 'stack', 'dns', 'firewall', 'gateway', 'mesh', 'trust'] as ResourceKind[]) {
+    for (const kind of [
+      'guest',
+      'file',
+      'reload',
+      'volume',
+      'stack',
+      'dns',
+      'firewall',
+      'gateway',
+      'mesh',
+      'trust',
+    ] as ResourceKind[]) {
       assert.ok(acting.has(kind), `plan should act on a ${kind}`);
     }
-    const stop = await e.plan(powerGraph([...e.analysis.inventory!.guests.values()].filter((g) => !g.isTemplate), 'stopped'));
+    const stop = await e.plan(
+      powerGraph(
+        [...e.analysis.inventory!.guests.values()].filter((g) => !g.isTemplate),
+        'stopped',
+      ),
+    );
     assert.ok(stop.nodes.every((n) => n.kind === 'power' && n.action === 'update'));
-    const del = await e.plan(deleteGraph(e.analysis.inventory!, [...e.analysis.inventory!.guests.values()], true));
+    const del = await e.plan(
+      deleteGraph(e.analysis.inventory!, [...e.analysis.inventory!.guests.values()], true),
+    );
     assert.ok(del.nodes.every((n) => n.kind === 'removal' && n.action === 'delete'));
     assert.equal(mutations(e), before, 'plan made no mutating driver call');
   } finally {
@@ -59,17 +85,31 @@ test('plan performs no mutation for any resource kind, even when every kind has 
 
 test('a failing action skips exactly its dependents; the rest completes; the journal says why', async () => {
   const e = await testEngine(EXAMPLE, {
-    faults: [{ method: 'createGuest', match: (a) => (a[0] as { id: number }).id === 102, times: Infinity, error: { message: 'storage quickOS-lxc-disks is full' } }],
+    faults: [
+      {
+        method: 'createGuest',
+        match: (a) => (a[0] as { id: number }).id === 102,
+        times: Infinity,
+        error: { message: 'storage quickOS-lxc-disks is full' },
+      },
+    ],
   });
   try {
     const r = await e.sync();
     assert.equal(r.outcome, 'failed');
     assert.equal(r.outcomes.get('guest/102'), 'failed');
     // 1001 depends on 102, 1002 on 1001: skipped, and so is everything in them.
-    for (const id of ['guest/1001', 'guest/1002', 'stack/1001:portainer_service', 'mesh/102', 'file/102:/etc/traefik/certs/traefik.internal.thinkheads.ai.key']) {
+    for (const id of [
+      'guest/1001',
+      'guest/1002',
+      'stack/1001:portainer_service',
+      'mesh/102',
+      'file/102:/etc/traefik/certs/traefik.internal.thinkheads.ai.key',
+    ]) {
       assert.equal(r.outcomes.get(id), 'skipped', id);
     }
-    for (const id of ['guest/103', 'guest/101', 'gateway/101', 'reload/101:nginx', 'dns/host']) assert.equal(r.outcomes.get(id), 'ok', id);
+    for (const id of ['guest/103', 'guest/101', 'gateway/101', 'reload/101:nginx', 'dns/host'])
+      assert.equal(r.outcomes.get(id), 'ok', id);
     const skipped = e.events.find((x) => x.type === 'node-end' && x.id === 'guest/1002');
     assert.match(skipped && 'reason' in skipped ? skipped.reason : '', /because guest\/102 failed/);
     const run = e.journal.getRun('last')!;
@@ -86,7 +126,17 @@ test('a failing action skips exactly its dependents; the rest completes; the jou
 
 test('a retryable failure is retried with backoff and succeeds', async () => {
   const e = await testEngine(EXAMPLE, {
-    faults: [{ method: 'createGuest', match: (a) => (a[0] as { id: number }).id === 103, times: 2, error: { message: "can't lock file '/run/lock/lxc/pve-config-103.lock' - got timeout", retryable: true } }],
+    faults: [
+      {
+        method: 'createGuest',
+        match: (a) => (a[0] as { id: number }).id === 103,
+        times: 2,
+        error: {
+          message: "can't lock file '/run/lock/lxc/pve-config-103.lock' - got timeout",
+          retryable: true,
+        },
+      },
+    ],
   });
   try {
     const r = await e.sync();
@@ -138,7 +188,14 @@ test('a saved plan is refused when what it observed has changed', async () => {
 
 test('a reload owed by a run that ended before it ran is done by the next run', async () => {
   const e = await testEngine(EXAMPLE, {
-    faults: [{ method: 'exec', match: (a) => JSON.stringify(a[1]) === '["systemctl","reload","traefik"]', times: Infinity, error: { message: 'connection to 102 lost' } }],
+    faults: [
+      {
+        method: 'exec',
+        match: (a) => JSON.stringify(a[1]) === '["systemctl","reload","traefik"]',
+        times: Infinity,
+        error: { message: 'connection to 102 lost' },
+      },
+    ],
   });
   try {
     const first = await e.sync();
@@ -148,7 +205,10 @@ test('a reload owed by a run that ended before it ran is done by the next run', 
     const e2 = await e.reopen();
     e2.mem.hypervisor.faults.length = 0;
     const plan = await e2.plan();
-    assert.match(plan.nodes.find((n) => n.id === 'reload/102:traefik')!.reason, /still owed since an earlier run changed file\/102:/);
+    assert.match(
+      plan.nodes.find((n) => n.id === 'reload/102:traefik')!.reason,
+      /still owed since an earlier run changed file\/102:/,
+    );
     const second = await e2.sync();
     assert.equal(second.outcomes.get('reload/102:traefik'), 'ok');
     assert.equal(second.counts.ok, 1, 'only the owed reload ran');

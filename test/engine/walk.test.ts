@@ -11,7 +11,10 @@ test('a node starts only after everything it requires succeeded', async () => {
   const g = graphOf({ a: [], b: ['a'], c: ['a', 'b'], d: [] });
   const out = await walk(g, async (id) => (done.push(id), 'ok'), { concurrency: 4 });
   assert.ok(done.indexOf('a') < done.indexOf('b') && done.indexOf('b') < done.indexOf('c'));
-  assert.deepEqual([...out.values()].map((o) => o.status), ['ok', 'ok', 'ok', 'ok']);
+  assert.deepEqual(
+    [...out.values()].map((o) => o.status),
+    ['ok', 'ok', 'ok', 'ok'],
+  );
 });
 
 test('a failure skips exactly its dependents, naming the root cause; independent branches finish', async () => {
@@ -75,13 +78,16 @@ test('after an interrupt no new node starts, running ones finish, the rest is sk
   );
   assert.deepEqual(started, ['a']);
   assert.equal(out.get('a')!.status, 'ok');
-  for (const id of ['b', 'c', 'd']) assert.equal((out.get(id) as { reason?: string }).reason, 'interrupted', id);
+  for (const id of ['b', 'c', 'd'])
+    assert.equal((out.get(id) as { reason?: string }).reason, 'interrupted', id);
 });
 
 test('the longest chain is scheduled first when slots are scarce', async () => {
   // x1→x2→x3 is the critical path; y is a lone node. With one slot, x1 must go before y.
   const order: string[] = [];
-  await walk(graphOf({ y: [], x1: [], x2: ['x1'], x3: ['x2'] }), async (id) => (order.push(id), 'ok'), { concurrency: 1 });
+  await walk(graphOf({ y: [], x1: [], x2: ['x1'], x3: ['x2'] }), async (id) => (order.push(id), 'ok'), {
+    concurrency: 1,
+  });
   assert.equal(order[0], 'x1');
 });
 

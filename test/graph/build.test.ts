@@ -16,7 +16,11 @@ function requires(graph: ResourceGraph | undefined, id: string): string[] {
 const dockerVms = {
   vms: [
     vm(9000, 'tmpl', '10.0.0.90', { is_template: true }),
-    vm(1001, 'portainer', '10.0.0.111', { clone_from_vmid: 9000, dependencies: ['101'], docker_stacks: ['portainer_service'] }),
+    vm(1001, 'portainer', '10.0.0.111', {
+      clone_from_vmid: 9000,
+      dependencies: ['101'],
+      docker_stacks: ['portainer_service'],
+    }),
   ],
 };
 const portainerStack = {
@@ -35,13 +39,23 @@ test('guests require their clone source and dependencies', async () => {
 
 test('a stack requires its guest and its external volumes; the volume requires the guest', async () => {
   const a = await analyseFixture({ vm: dockerVms, stacks: portainerStack });
-  assert.deepEqual(requires(a.graph, 'stack/1001:portainer_service'), ['guest/1001', 'volume/1001:portainer_data']);
+  assert.deepEqual(requires(a.graph, 'stack/1001:portainer_service'), [
+    'guest/1001',
+    'volume/1001:portainer_data',
+  ]);
   assert.deepEqual(requires(a.graph, 'volume/1001:portainer_data'), ['guest/1001']);
 });
 
 test('a container restart waits for the stack that creates the container (failure 2 of the analysis)', async () => {
   const certificates = {
-    issuers: { ca: { type: 'step-ca-jwk', url: 'https://ca.internal.example:9000', provisioner: 'admin', password: 'env:PW' } },
+    issuers: {
+      ca: {
+        type: 'step-ca-jwk',
+        url: 'https://ca.internal.example:9000',
+        provisioner: 'admin',
+        password: 'env:PW',
+      },
+    },
     certificates: [
       {
         common_name: 'portainer.internal.example',
@@ -59,9 +73,16 @@ test('a container restart waits for the stack that creates the container (failur
     'guest/1001',
     'stack/1001:portainer_service',
   ]);
-  assert.deepEqual([...a.graph!.nodes.get(restart)!.triggers].sort(), ['file/1001:/srv/certs/p.crt', 'file/1001:/srv/certs/p.key']);
+  assert.deepEqual([...a.graph!.nodes.get(restart)!.triggers].sort(), [
+    'file/1001:/srv/certs/p.crt',
+    'file/1001:/srv/certs/p.key',
+  ]);
   const order = executionOrder(a.graph!);
-  for (const before of ['volume/1001:portainer_data', 'stack/1001:portainer_service', 'file/1001:/srv/certs/p.key']) {
+  for (const before of [
+    'volume/1001:portainer_data',
+    'stack/1001:portainer_service',
+    'file/1001:/srv/certs/p.key',
+  ]) {
     assert.ok(order.indexOf(before) < order.indexOf(restart), `${before} must come before ${restart}`);
   }
   assert.deepEqual(requires(a.graph, 'cert/portainer.internal.example'), ['issuer/ca']);
@@ -87,11 +108,24 @@ test('restarting a container that no stack on that guest creates is an unprovide
 test('a reload is one node per service, requiring every file of every certificate that triggers it', async () => {
   const cert = (cn: string, file: string) => ({
     common_name: cn,
-    install: [{ guest: 101, key: { path: `/etc/nginx/ssl/${file}.key`, group: 'www-data', mode: '0640' }, cert: { path: `/etc/nginx/ssl/${file}.crt` } }],
+    install: [
+      {
+        guest: 101,
+        key: { path: `/etc/nginx/ssl/${file}.key`, group: 'www-data', mode: '0640' },
+        cert: { path: `/etc/nginx/ssl/${file}.crt` },
+      },
+    ],
     follow_up: { type: 'reload-service', guest: 101, service: 'nginx' },
   });
   const certificates = {
-    issuers: { ca: { type: 'step-ca-jwk', url: 'https://ca.internal.example:9000', provisioner: 'admin', password: 'env:PW' } },
+    issuers: {
+      ca: {
+        type: 'step-ca-jwk',
+        url: 'https://ca.internal.example:9000',
+        provisioner: 'admin',
+        password: 'env:PW',
+      },
+    },
     certificates: [cert('a.internal.example', 'a'), cert('b.internal.example', 'b')],
   };
   const a = await analyseFixture({ certificates });
@@ -107,10 +141,23 @@ test('a reload is one node per service, requiring every file of every certificat
 
 test('two certificates writing one file are refused, naming both', async () => {
   const certificates = {
-    issuers: { ca: { type: 'step-ca-jwk', url: 'https://ca.internal.example:9000', provisioner: 'admin', password: 'env:PW' } },
+    issuers: {
+      ca: {
+        type: 'step-ca-jwk',
+        url: 'https://ca.internal.example:9000',
+        provisioner: 'admin',
+        password: 'env:PW',
+      },
+    },
     certificates: [
-      { common_name: 'a.internal.example', install: [{ guest: 101, key: { path: '/etc/ssl/x.key' }, cert: { path: '/etc/ssl/a.crt' } }] },
-      { common_name: 'b.internal.example', install: [{ guest: 101, key: { path: '/etc/ssl/x.key' }, cert: { path: '/etc/ssl/b.crt' } }] },
+      {
+        common_name: 'a.internal.example',
+        install: [{ guest: 101, key: { path: '/etc/ssl/x.key' }, cert: { path: '/etc/ssl/a.crt' } }],
+      },
+      {
+        common_name: 'b.internal.example',
+        install: [{ guest: 101, key: { path: '/etc/ssl/x.key' }, cert: { path: '/etc/ssl/b.crt' } }],
+      },
     ],
   };
   const a = await analyseFixture({ certificates });
@@ -122,12 +169,29 @@ test('two certificates writing one file are refused, naming both', async () => {
 
 test('one file reached twice, once through a bind mount and once on the host, has two writers', async () => {
   const lxcs = baseLxc();
-  (lxcs.lxc_configs['101'] as Record<string, unknown>).mount_points = [{ host_path: '/srv/gw-ssl', container_path: '/etc/nginx/ssl' }];
+  (lxcs.lxc_configs['101'] as Record<string, unknown>).mount_points = [
+    { host_path: '/srv/gw-ssl', container_path: '/etc/nginx/ssl' },
+  ];
   const certificates = {
-    issuers: { ca: { type: 'step-ca-jwk', url: 'https://ca.internal.example:9000', provisioner: 'admin', password: 'env:PW' } },
+    issuers: {
+      ca: {
+        type: 'step-ca-jwk',
+        url: 'https://ca.internal.example:9000',
+        provisioner: 'admin',
+        password: 'env:PW',
+      },
+    },
     certificates: [
-      { common_name: 'a.internal.example', install: [{ guest: 101, key: { path: '/etc/nginx/ssl/a.key' }, cert: { path: '/etc/nginx/ssl/a.crt' } }] },
-      { common_name: 'b.internal.example', install: [{ guest: 'host', key: { path: '/srv/gw-ssl/a.key' }, cert: { path: '/srv/b.crt' } }] },
+      {
+        common_name: 'a.internal.example',
+        install: [
+          { guest: 101, key: { path: '/etc/nginx/ssl/a.key' }, cert: { path: '/etc/nginx/ssl/a.crt' } },
+        ],
+      },
+      {
+        common_name: 'b.internal.example',
+        install: [{ guest: 'host', key: { path: '/srv/gw-ssl/a.key' }, cert: { path: '/srv/b.crt' } }],
+      },
     ],
   };
   const a = await analyseFixture({ lxc: lxcs, certificates });
@@ -152,13 +216,23 @@ test('a dependency cycle is printed as the chain that closes it', async () => {
 
 test('an explicit requirement on something nothing creates is reported with a suggestion', async () => {
   const certificates = {
-    issuers: { ca: { type: 'step-ca-jwk', url: 'https://ca.internal.example:9000', provisioner: 'admin', password: 'env:PW' } },
+    issuers: {
+      ca: {
+        type: 'step-ca-jwk',
+        url: 'https://ca.internal.example:9000',
+        provisioner: 'admin',
+        password: 'env:PW',
+      },
+    },
     certificates: [{ common_name: 'a.internal.example', requires: ['guest/1031'] }],
   };
   const a = await analyseFixture({ certificates });
   const [d] = find(a, 'graph.unprovided');
   assert.ok(d);
-  assert.match(d.message, /cert\/a\.internal\.example requires guest\/1031, which nothing in the configuration creates \(did you mean guest\/103/);
+  assert.match(
+    d.message,
+    /cert\/a\.internal\.example requires guest\/1031, which nothing in the configuration creates \(did you mean guest\/103/,
+  );
 });
 
 test('the execution order puts every requirement first and is stable', async () => {

@@ -20,7 +20,10 @@ test('the example topology renders to the golden graph in every format', async (
 test('the subgraph for the Portainer restart holds exactly what it needs', async () => {
   const { graph } = await analyse(EXAMPLE);
   const keep = requiredClosure(graph!, ['restart/1001:portainer_server']);
-  assertGolden('homelab.portainer-restart.order.txt', executionOrder(subgraph(graph!, keep)).join('\n') + '\n');
+  assertGolden(
+    'homelab.portainer-restart.order.txt',
+    executionOrder(subgraph(graph!, keep)).join('\n') + '\n',
+  );
   assert.ok(keep.has('volume/1001:portainer_data_nfs'), 'the restart transitively needs the volume');
   assert.ok(!keep.has('guest/101'), 'but not the gateway');
 });

@@ -38,7 +38,12 @@ export function lxc(name: string, ip: string, extra: Record<string, unknown> = {
   };
 }
 
-export function vm(vmid: number, name: string, ip: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function vm(
+  vmid: number,
+  name: string,
+  ip: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { vmid, name, network_config: { ip: `${ip}/24`, gw: '10.0.0.1' }, ...extra };
 }
 

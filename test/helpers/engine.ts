@@ -5,7 +5,11 @@ import { analyse, type Analysis } from '../../src/analyse.js';
 import { FileCertificateStore } from '../../src/certs/file-store.js';
 import { CERT_STORE_MUTATIONS } from '../../src/certs/store.js';
 import { readOnly } from '../../src/drivers/guard.js';
-import { createMemoryDrivers, type MemoryDrivers, type MemoryDriversOptions } from '../../src/drivers/memory/index.js';
+import {
+  createMemoryDrivers,
+  type MemoryDrivers,
+  type MemoryDriversOptions,
+} from '../../src/drivers/memory/index.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { execute, type ExecuteResult } from '../../src/engine/execute.js';
 import { Journal } from '../../src/engine/journal.js';
@@ -23,17 +27,27 @@ export interface TestEngine {
   readonly events: EngineEvent[];
   readonly journal: Journal;
   readonly stateDir: string;
-  sync(opts?: { graph?: ResourceGraph; interrupt?: AbortSignal; plan?: Plan; concurrency?: number }): Promise<ExecuteResult>;
+  sync(opts?: {
+    graph?: ResourceGraph;
+    interrupt?: AbortSignal;
+    plan?: Plan;
+    concurrency?: number;
+  }): Promise<ExecuteResult>;
   plan(graph?: ResourceGraph): Promise<Plan>;
   /** A fresh engine over the same world and state (as a second process would see it). */
   reopen(): Promise<TestEngine>;
   close(): void;
 }
 
-export async function testEngine(configDir: string, opts: MemoryDriversOptions & { stateDir?: string } = {}): Promise<TestEngine> {
+export async function testEngine(
+  configDir: string,
+  opts: MemoryDriversOptions & { stateDir?: string } = {},
+): Promise<TestEngine> {
   const analysis = await analyse(configDir);
   if (!analysis.graph || !analysis.inventory || analysis.diagnostics.errorCount) {
-    throw new Error(`fixture config is invalid: ${analysis.diagnostics.items.map((d) => d.message).join('; ')}`);
+    throw new Error(
+      `fixture config is invalid: ${analysis.diagnostics.items.map((d) => d.message).join('; ')}`,
+    );
   }
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'phoenix-engine-'));
   const mem = createMemoryDrivers({ statePath: join(stateDir, 'world.json'), ...opts });
@@ -41,9 +55,19 @@ export async function testEngine(configDir: string, opts: MemoryDriversOptions &
   const journal = Journal.open(join(stateDir, 'journal.sqlite'));
   const events: EngineEvent[] = [];
   const graph = analysis.graph;
-  const base = { inventory: analysis.inventory, graph, signal: new AbortController().signal, waiting: () => {}, pendingHandlers: journal.pendingHandlers() };
+  const base = {
+    inventory: analysis.inventory,
+    graph,
+    signal: new AbortController().signal,
+    waiting: () => {},
+    pendingHandlers: journal.pendingHandlers(),
+  };
   const ctx: Context = { ...base, drivers: mem.drivers, certs };
-  const readCtx: Context = { ...base, drivers: readOnlyDrivers(mem.drivers), certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs') };
+  const readCtx: Context = {
+    ...base,
+    drivers: readOnlyDrivers(mem.drivers),
+    certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs'),
+  };
   const engine: TestEngine = {
     analysis,
     graph,
@@ -53,11 +77,24 @@ export async function testEngine(configDir: string, opts: MemoryDriversOptions &
     stateDir,
     async sync(o = {}) {
       const g = o.graph ?? graph;
-      const runId = journal.startRun({ command: 'test sync', args: [], configDir, pid: process.pid, dryRun: false, startedAt: new Date().toISOString() });
+      const runId = journal.startRun({
+        command: 'test sync',
+        args: [],
+        configDir,
+        pid: process.pid,
+        dryRun: false,
+        startedAt: new Date().toISOString(),
+      });
       const result = await execute(
         g,
         executionOrder(g),
-        { ctx: { ...ctx, graph: g }, readCtx: { ...readCtx, graph: g }, journal, runId, emit: (e) => events.push(e) },
+        {
+          ctx: { ...ctx, graph: g },
+          readCtx: { ...readCtx, graph: g },
+          journal,
+          runId,
+          emit: (e) => events.push(e),
+        },
         {
           command: 'sync',
           concurrency: o.concurrency ?? 8,
@@ -73,7 +110,10 @@ export async function testEngine(configDir: string, opts: MemoryDriversOptions &
     async plan(g = graph) {
       const order = executionOrder(g);
       const observed = await observeAll({ ...readCtx, graph: g }, order, 8);
-      return buildPlan(g, order, order, observed, decideAll(g, order, observed), { configDir, configDigest: 'test' });
+      return buildPlan(g, order, order, observed, decideAll(g, order, observed), {
+        configDir,
+        configDigest: 'test',
+      });
     },
     async reopen() {
       journal.close();

@@ -8,9 +8,14 @@ const GOLDEN_DIR = fileURLToPath(new URL('../../../test/golden/', import.meta.ur
 export function assertGolden(name: string, actual: string): void {
   const path = GOLDEN_DIR + name;
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) {
-    if (process.env.CI && !existsSync(path)) assert.fail(`golden file ${name} is missing; run UPDATE_GOLDEN=1 npm test`);
+    if (process.env.CI && !existsSync(path))
+      assert.fail(`golden file ${name} is missing; run UPDATE_GOLDEN=1 npm test`);
     writeFileSync(path, actual);
     return;
   }
-  assert.equal(actual, readFileSync(path, 'utf8'), `output differs from test/golden/${name} (UPDATE_GOLDEN=1 to accept)`);
+  assert.equal(
+    actual,
+    readFileSync(path, 'utf8'),
+    `output differs from test/golden/${name} (UPDATE_GOLDEN=1 to accept)`,
+  );
 }

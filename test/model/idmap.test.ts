@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { effectiveIdMap, formatKernelMap, overlappingExceptions, toContainerId, toHostId } from '../../src/model/idmap.js';
+import {
+  effectiveIdMap,
+  formatKernelMap,
+  overlappingExceptions,
+  toContainerId,
+  toHostId,
+} from '../../src/model/idmap.js';
 
 test('an unprivileged container maps 0..65535 to 100000.. with configured holes', () => {
   const map = effectiveIdMap(true, [{ type: 'gid', host_id: 33, container_id: 33, size: 1 }]);

@@ -31,7 +31,8 @@ export class UsageError extends Error {}
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`${name} must be a whole number from 1 to 1024, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    throw new UsageError(`${name} must be a whole number from 1 to 1024, got "${value}"`);
   return n;
 }
 
@@ -45,6 +46,7 @@ export function engineSettings(o: EngineCliOptions): EngineSettings {
     concurrency: positive('--concurrency', o.concurrency, 16),
     perNodeLimit: positive('--per-node-limit', o.perNodeLimit, 4),
     dryRun: Boolean(o.dryRun),
-    memoryLatencyMs: o.memoryLatency === undefined ? undefined : positive('--memory-latency', o.memoryLatency, 0),
+    memoryLatencyMs:
+      o.memoryLatency === undefined ? undefined : positive('--memory-latency', o.memoryLatency, 0),
   };
 }

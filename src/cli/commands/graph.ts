@@ -15,8 +15,11 @@ export async function graphCommand(ids: string[], opts: GraphOptions): Promise<n
   const { graph, diagnostics } = await analyse(opts.configDir);
   const style = styleFor(process.stderr);
   if (diagnostics.errorCount || !graph) {
-    for (const d of diagnostics.items) if (d.severity === 'error') process.stderr.write(formatDiagnostic(d, style) + '\n');
-    process.stderr.write(`phoenix graph: the configuration has ${diagnostics.errorCount} error(s); run \`phoenix validate\` for details\n`);
+    for (const d of diagnostics.items)
+      if (d.severity === 'error') process.stderr.write(formatDiagnostic(d, style) + '\n');
+    process.stderr.write(
+      `phoenix graph: the configuration has ${diagnostics.errorCount} error(s); run \`phoenix validate\` for details\n`,
+    );
     return EXIT.invalid;
   }
   const unknown = ids.filter((id) => !graph.nodes.has(id));

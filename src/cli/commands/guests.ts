@@ -30,9 +30,15 @@ function verbGraph(verb: Verb, inv: Inventory, args: readonly string[], force: b
     case 'start':
       return startGraph(inv, resolveGuests(inv, args));
     case 'stop':
-      return powerGraph(resolveGuests(inv, args).filter((g) => !g.isTemplate), 'stopped');
+      return powerGraph(
+        resolveGuests(inv, args).filter((g) => !g.isTemplate),
+        'stopped',
+      );
     case 'restart':
-      return powerGraph(resolveGuests(inv, args).filter((g) => !g.isTemplate), 'restarted');
+      return powerGraph(
+        resolveGuests(inv, args).filter((g) => !g.isTemplate),
+        'restarted',
+      );
     case 'delete':
       return deleteGraph(inv, resolveGuests(inv, args), force);
     case 'LetsGo':
@@ -41,25 +47,37 @@ function verbGraph(verb: Verb, inv: Inventory, args: readonly string[], force: b
 }
 
 /** A guest verb: its plan on the same engine as sync, with the same journal, lock and output. */
-export async function guestVerbCommand(verb: Verb, args: string[], o: EngineCliOptions & { force?: boolean }): Promise<number> {
+export async function guestVerbCommand(
+  verb: Verb,
+  args: string[],
+  o: EngineCliOptions & { force?: boolean },
+): Promise<number> {
   const settings = engineSettings(o);
-  return withSession(settings, { command: `phoenix ${verb} ${args.join(' ')}`.trim(), args, mutating: true }, async (s, emit) => {
-    let graph: ResourceGraph;
-    try {
-      graph = verbGraph(verb, s.inventory, args, Boolean(o.force));
-    } catch (e) {
-      if (!(e instanceof VerbError)) throw e;
-      process.stderr.write(`phoenix ${verb}: ${e.message}\n`);
-      return EXIT.invalid;
-    }
-    const order = executionOrder(graph);
-    if (settings.dryRun) {
-      const plan = await planOn(s, graph, order, settings);
-      process.stdout.write(settings.json ? JSON.stringify(plan) + '\n' : formatPlan(plan, styleFor(process.stdout), settings.verbose));
-      return EXIT.ok;
-    }
-    return runWalkOn(s, graph, order, settings, emit);
-  });
+  return withSession(
+    settings,
+    { command: `phoenix ${verb} ${args.join(' ')}`.trim(), args, mutating: true },
+    async (s, emit) => {
+      let graph: ResourceGraph;
+      try {
+        graph = verbGraph(verb, s.inventory, args, Boolean(o.force));
+      } catch (e) {
+        if (!(e instanceof VerbError)) throw e;
+        process.stderr.write(`phoenix ${verb}: ${e.message}\n`);
+        return EXIT.invalid;
+      }
+      const order = executionOrder(graph);
+      if (settings.dryRun) {
+        const plan = await planOn(s, graph, order, settings);
+        process.stdout.write(
+          settings.json
+            ? JSON.stringify(plan) + '\n'
+            : formatPlan(plan, styleFor(process.stdout), settings.verbose),
+        );
+        return EXIT.ok;
+      }
+      return runWalkOn(s, graph, order, settings, emit);
+    },
+  );
 }
 
 interface StatusRow {
@@ -83,12 +101,17 @@ export async function statusCommand(args: string[], o: EngineCliOptions): Promis
       return EXIT.ok;
     }
     const style = styleFor(process.stdout);
-    const label = (r: StatusRow) => r.name + (r.template ? ' (template)' : '') + (r.declared ? '' : ' (undeclared)');
+    const label = (r: StatusRow) =>
+      r.name + (r.template ? ' (template)' : '') + (r.declared ? '' : ' (undeclared)');
     const nameWidth = Math.max(4, ...rows.map((r) => label(r).length)) + 2;
-    process.stdout.write(`${'ID'.padEnd(11)}${'KIND'.padEnd(6)}${'NAME'.padEnd(nameWidth)}${'STATUS'.padEnd(9)}DRIFT\n`);
+    process.stdout.write(
+      `${'ID'.padEnd(11)}${'KIND'.padEnd(6)}${'NAME'.padEnd(nameWidth)}${'STATUS'.padEnd(9)}DRIFT\n`,
+    );
     for (const r of rows) {
       const tone = !r.exists ? style.red : r.status === 'running' ? style.green : (s: string) => s;
-      process.stdout.write(`${String(r.id).padEnd(11)}${r.kind.padEnd(6)}${label(r).padEnd(nameWidth)}${tone(r.status.padEnd(9))}${r.drift}\n`);
+      process.stdout.write(
+        `${String(r.id).padEnd(11)}${r.kind.padEnd(6)}${label(r).padEnd(nameWidth)}${tone(r.status.padEnd(9))}${r.drift}\n`,
+      );
     }
     return EXIT.ok;
   });
@@ -115,7 +138,16 @@ async function statusRows(s: Session, args: readonly string[]): Promise<StatusRo
   if (!args.length) {
     for (const o of observed) {
       if (s.inventory.guests.has(o.id)) continue;
-      rows.push({ id: o.id, kind: o.kind, name: o.settings.name, declared: false, exists: true, status: o.status, template: o.template, drift: 'not in the configuration' });
+      rows.push({
+        id: o.id,
+        kind: o.kind,
+        name: o.settings.name,
+        declared: false,
+        exists: true,
+        status: o.status,
+        template: o.template,
+        drift: 'not in the configuration',
+      });
     }
   }
   return rows.sort((a, b) => a.id - b.id);

@@ -18,11 +18,14 @@ export const EXIT_INTERRUPTED = 130;
 
 /** Resolves `all` or resource ids (a bare number means a guest) to the ids needed, in execution order. */
 export function selectOrder(graph: ResourceGraph, selection: readonly string[]): string[] {
-  if (selection.length === 0 || (selection.length === 1 && selection[0] === 'all')) return executionOrder(graph);
+  if (selection.length === 0 || (selection.length === 1 && selection[0] === 'all'))
+    return executionOrder(graph);
   const ids = selection.map((s) => (/^\d+$/.test(s) ? `guest/${s}` : s));
   const unknown = ids.filter((id) => !graph.nodes.has(id));
   if (unknown.length) {
-    throw new UsageError(`unknown resource id(s): ${unknown.join(', ')} (see \`phoenix graph --order\` for the ids of this configuration)`);
+    throw new UsageError(
+      `unknown resource id(s): ${unknown.join(', ')} (see \`phoenix graph --order\` for the ids of this configuration)`,
+    );
   }
   return executionOrder(subgraph(graph, requiredClosure(graph, ids)));
 }
@@ -40,7 +43,9 @@ export async function withSession(
   req: SessionRequest,
   fn: (s: Session, emit: (e: EngineEvent) => void) => Promise<number>,
 ): Promise<number> {
-  const renderer = createRenderer(chooseMode({ json: settings.json }, process.stdout), process.stdout, { verbose: settings.verbose });
+  const renderer = createRenderer(chooseMode({ json: settings.json }, process.stdout), process.stdout, {
+    verbose: settings.verbose,
+  });
   let session: Session | undefined;
   try {
     session = await openSession({
@@ -67,7 +72,8 @@ export async function withSession(
 function reportFailure(e: unknown): number {
   const err = styleFor(process.stderr);
   if (e instanceof SessionError) {
-    for (const d of e.analysis?.diagnostics.items ?? []) if (d.severity === 'error') process.stderr.write(formatDiagnostic(d, err) + '\n');
+    for (const d of e.analysis?.diagnostics.items ?? [])
+      if (d.severity === 'error') process.stderr.write(formatDiagnostic(d, err) + '\n');
     process.stderr.write(`phoenix: ${e.message}\n`);
     return e.exitCode;
   }
@@ -87,18 +93,32 @@ export function makePlan(s: Session, order: readonly string[], settings: EngineS
   return planOn(s, s.graph, order, settings);
 }
 
-export async function planOn(s: Session, graph: ResourceGraph, order: readonly string[], settings: EngineSettings): Promise<Plan> {
+export async function planOn(
+  s: Session,
+  graph: ResourceGraph,
+  order: readonly string[],
+  settings: EngineSettings,
+): Promise<Plan> {
   const readCtx = { ...s.readCtx, graph };
   const observed = await observeAll(readCtx, order, settings.concurrency * 4);
   const decisions = decideAll(graph, order, observed);
-  return buildPlan(graph, order, order, observed, decisions, { configDir: settings.configDir, configDigest: configDigest(s.analysis) });
+  return buildPlan(graph, order, order, observed, decisions, {
+    configDir: settings.configDir,
+    configDigest: configDigest(s.analysis),
+  });
 }
 
 /**
  * Walks the plan with Ctrl-C handling: the first interrupt starts nothing new and lets running actions
  * finish; a second one cancels their waits.
  */
-export function runWalk(s: Session, order: readonly string[], settings: EngineSettings, emit: (e: EngineEvent) => void, plan?: Plan): Promise<number> {
+export function runWalk(
+  s: Session,
+  order: readonly string[],
+  settings: EngineSettings,
+  emit: (e: EngineEvent) => void,
+  plan?: Plan,
+): Promise<number> {
   return runWalkOn(s, s.graph, order, settings, emit, plan);
 }
 
@@ -128,9 +148,22 @@ export async function runWalkOn(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const started = Date.now();
-  emit({ type: 'run-start', runId: s.runId, command: s.command, dryRun: settings.dryRun, total: order.length, at: now() });
+  emit({
+    type: 'run-start',
+    runId: s.runId,
+    command: s.command,
+    dryRun: settings.dryRun,
+    total: order.length,
+    at: now(),
+  });
   try {
-    const env = { ctx: { ...s.ctx, graph }, readCtx: { ...s.readCtx, graph }, journal: s.journal, runId: s.runId, emit: tracked };
+    const env = {
+      ctx: { ...s.ctx, graph },
+      readCtx: { ...s.readCtx, graph },
+      journal: s.journal,
+      runId: s.runId,
+      emit: tracked,
+    };
     const result = await execute(graph, order, env, {
       command: s.command,
       concurrency: settings.concurrency,
@@ -147,9 +180,20 @@ export async function runWalkOn(
       s.close({ outcome: 'failed', counts: result.counts, durationMs });
       return EXIT.failed;
     }
-    emit({ type: 'run-end', runId: s.runId, outcome: result.outcome, counts: result.counts, durationMs, at: now() });
+    emit({
+      type: 'run-end',
+      runId: s.runId,
+      outcome: result.outcome,
+      counts: result.counts,
+      durationMs,
+      at: now(),
+    });
     s.close({ outcome: result.outcome, counts: result.counts, durationMs });
-    return result.outcome === 'ok' ? EXIT.ok : result.outcome === 'interrupted' ? EXIT_INTERRUPTED : EXIT.failed;
+    return result.outcome === 'ok'
+      ? EXIT.ok
+      : result.outcome === 'interrupted'
+        ? EXIT_INTERRUPTED
+        : EXIT.failed;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -12,7 +12,9 @@ export async function schemaCommand(name: string | undefined, opts: SchemaOption
   if (name !== undefined) {
     const schema = schemas.get(name);
     if (!schema) {
-      process.stderr.write(`phoenix schema: no schema named "${name}"; choose one of: ${[...schemas.keys()].join(', ')}\n`);
+      process.stderr.write(
+        `phoenix schema: no schema named "${name}"; choose one of: ${[...schemas.keys()].join(', ')}\n`,
+      );
       return EXIT.invalid;
     }
     process.stdout.write(JSON.stringify(schema, null, 2) + '\n');

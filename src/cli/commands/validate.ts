@@ -23,7 +23,11 @@ export async function validateCommand(opts: ValidateOptions): Promise<number> {
   };
   if (opts.json) {
     process.stdout.write(
-      JSON.stringify({ ok: errors === 0, errors, warnings, summary, diagnostics: diagnostics.items.map(diagnosticJson) }, null, 2) + '\n',
+      JSON.stringify(
+        { ok: errors === 0, errors, warnings, summary, diagnostics: diagnostics.items.map(diagnosticJson) },
+        null,
+        2,
+      ) + '\n',
     );
     return errors ? EXIT.invalid : EXIT.ok;
   }

@@ -8,6 +8,11 @@
  * what real hooks use and reports what it cannot follow as problems instead of guessing silently.
  */
 
+import { pathMatches } from './glob.js';
+import { parse, type Redirect, type Word } from './shell-words.js';
+
+export { pathMatches };
+
 export type GuestRef = number | 'host';
 export interface HookWrite {
   guest: GuestRef;
@@ -34,9 +39,6 @@ export interface HookAnalysis {
 }
 
 type What = HookWrite['what'];
-type Word = { text: string; literalUntil: number }; // keywords and `2>` only count when unquoted
-type Redirect = { op: string; target: string };
-type SimpleCommand = { words: Word[]; redirects: Redirect[] };
 type ParsedArgs = { operands: string[]; options: Map<string, string> };
 interface Context {
   result: HookAnalysis;
@@ -50,7 +52,6 @@ const set = (list: string): ReadonlySet<string> => new Set(split(list));
 const MAX_DEPTH = 10; // nested bash -c / pct exec / $(...); real hooks use two or three
 const MAX_PROBLEMS = 20; // a hostile string must not produce a hostile report
 // Multi-character redirections, longest first; other operators are single characters that end a command.
-const REDIRECTIONS = split('&>> <<< <<- >> &> >& <& >| << <>');
 const KEYWORDS = set('while until if then else elif fi do done in esac time { } !');
 const LOOP_HEADERS = set('for case select'); // their words are variables and patterns, not commands
 const SHELLS = set('bash sh dash ash zsh ksh');
@@ -76,14 +77,6 @@ export function analyseHook(command: string): HookAnalysis {
   analyseScript(command, 'host', context, 0);
   const followUp = soleFollowUp(context);
   return followUp ? { followUp, ...result } : result;
-}
-
-/** Shell glob match where `*` and `?` stay inside one path segment, as in pathname expansion. */
-export function pathMatches(pattern: string, path: string): boolean {
-  const patternSegments = pattern.split('/');
-  const pathSegments = path.split('/');
-  if (patternSegments.length !== pathSegments.length) return false;
-  return patternSegments.every((segment, i) => segmentMatches(segment, pathSegments[i]!));
 }
 
 function analyseScript(script: string, guest: GuestRef, context: Context, depth: number): void {
@@ -259,113 +252,6 @@ function commandStart(words: Word[]): number {
   return i;
 }
 
-/**
- * POSIX-ish word splitting straight into simple commands. Quotes and escapes are resolved; `$VAR`, `${..}`
- * and `$(..)` stay literal text, and command substitutions are collected so they get analysed too.
- */
-function parse(src: string, note: Context['note']): { commands: SimpleCommand[]; substitutions: string[] } {
-  const commands: SimpleCommand[] = [];
-  const substitutions: string[] = [];
-  let command: SimpleCommand = { words: [], redirects: [] };
-  let redirect: string | undefined; // an operator still waiting for its target word
-  let word: string | undefined; // undefined between words; '' is a real word (from `''`)
-  let literalUntil = Infinity; // index of the word's first quoted character
-  let i = 0;
-
-  const append = (text: string, quoted: boolean, advance: number) => {
-    if (word === undefined) [word, literalUntil] = ['', Infinity];
-    if (quoted) literalUntil = Math.min(literalUntil, word.length);
-    word += text;
-    i += advance;
-  };
-  const endWord = (advance = 0) => {
-    if (word !== undefined && redirect !== undefined) command.redirects.push({ op: redirect, target: word });
-    else if (word !== undefined) command.words.push({ text: word, literalUntil });
-    if (word !== undefined) redirect = undefined;
-    word = undefined;
-    i += advance;
-  };
-  const operator = (op: string) => {
-    // `2>` is one operator only when the digits are an unquoted word touching it.
-    const digits = word ?? '';
-    const fd = '<>'.includes(op[0]!) && literalUntil === Infinity && /^\d+$/.test(digits) ? digits : '';
-    if (fd) word = undefined;
-    endWord(op.length);
-    if (redirect !== undefined) note(`redirection "${redirect}" has no target`);
-    redirect = /[<>]/.test(op) ? fd + op : undefined;
-    if (redirect !== undefined || command.words.length + command.redirects.length === 0) return;
-    commands.push(command);
-    command = { words: [], redirects: [] };
-  };
-  const singleQuoted = () => {
-    const close = src.indexOf("'", i + 1);
-    if (close < 0) note(`unbalanced single quote at offset ${i}`);
-    const end = close < 0 ? src.length : close;
-    append(src.slice(i + 1, end), true, end + 1 - i);
-  };
-  const doubleQuoted = () => {
-    const start = i;
-    append('', true, 1);
-    while (i < src.length && src[i] !== '"') {
-      const [c, next = ''] = [src[i]!, src[i + 1]];
-      if (c === '\\' && next !== '' && '$`"\\\n'.includes(next)) append(next === '\n' ? '' : next, true, 2);
-      else if (c === '$' || c === '`') expansion(true);
-      else append(c, true, 1);
-    }
-    if (i >= src.length) note(`unbalanced double quote at offset ${start}`);
-    i++;
-  };
-  const escaped = () => {
-    const next = src[i + 1];
-    const isLineContinuation = next === '\n';
-    if (isLineContinuation) i += 2;
-    else append(next ?? '\\', next !== undefined, 2);
-  };
-  const expansion = (quoted: boolean) => {
-    const opener = src[i] === '`' ? '`' : src.slice(i, i + 2);
-    const close = expansionEnd(src, i, opener);
-    if (close === undefined) return append('$', quoted, 1);
-    if (close < 0) note(`unterminated ${opener} at offset ${i}`);
-    const end = close < 0 ? src.length : close;
-    const body = src.slice(i + opener.length, end);
-    if (opener === '`' || (opener === '$(' && !body.startsWith('('))) substitutions.push(body); // not $((1+2))
-    append(src.slice(i, end + 1), quoted, end + 1 - i);
-  };
-
-  while (i < src.length) {
-    const c = src[i]!;
-    if (c === '#' && word === undefined) i = src.includes('\n', i) ? src.indexOf('\n', i) : src.length;
-    else if (c === "'") singleQuoted();
-    else if (c === '"') doubleQuoted();
-    else if (c === '\\') escaped();
-    else if (c === '$' || c === '`') expansion(false);
-    else if (c === '\n') operator(';');
-    else if (';&|()<>'.includes(c)) operator(REDIRECTIONS.find((op) => src.startsWith(op, i)) ?? c);
-    else if (c === ' ' || c === '\t' || c === '\r') endWord(1);
-    else append(c, false, 1);
-  }
-  operator(';');
-  return { commands, substitutions };
-}
-
-/** Index of the character closing the expansion at `at`; -1 if unterminated; undefined for a plain `$`. */
-function expansionEnd(src: string, at: number, opener: string): number | undefined {
-  if (opener === '`') return src.indexOf('`', at + 1);
-  if (opener === '${') return src.indexOf('}', at + 2);
-  if (opener !== '$(') return undefined;
-  let depth = 1;
-  for (let i = at + 2; i < src.length; i++) {
-    const c = src[i];
-    if (c === '\\') i++;
-    else if (c === "'")
-      i = src.indexOf("'", i + 1); // `$(echo ')')` closes at the second paren
-    else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return i;
-    if (i < 0) return -1;
-  }
-  return -1;
-}
-
 /** Index of the first operand, stepping over flags and the values of `valuedFlags`. */
 function firstOperand(argv: string[], from: number, valuedFlags: ReadonlySet<string>): number {
   let i = from;
@@ -418,42 +304,4 @@ function basename(path: string): string {
 
 function intoDirectory(directory: string, source: string): string {
   return `${directory}${directory.endsWith('/') ? '' : '/'}${basename(source)}`;
-}
-
-function segmentMatches(pattern: string, name: string): boolean {
-  if (name.startsWith('.') && !/^\\?\./.test(pattern)) return false; // globs never match a leading dot
-  let [p, n, starP, starN] = [0, 0, -1, 0];
-  while (n < name.length) {
-    const matched = matchOne(pattern, p, name[n]!);
-    if (pattern[p] === '*') [starP, starN, p] = [p + 1, n, p + 1];
-    else if (matched >= 0) [p, n] = [matched, n + 1];
-    else if (starP < 0) return false;
-    else [p, n, starN] = [starP, starN + 1, starN + 1]; // let the last `*` swallow one more character
-  }
-  while (pattern[p] === '*') p++;
-  return p === pattern.length;
-}
-
-/** Pattern index after matching one character at `p`, or -1. */
-function matchOne(pattern: string, p: number, c: string): number {
-  const token = pattern[p];
-  if (token === '?') return p + 1;
-  if (token === '\\' && p + 1 < pattern.length) return pattern[p + 1] === c ? p + 2 : -1;
-  if (token === '[') {
-    const bodyStart = p + 1 + (pattern[p + 1] === '!' || pattern[p + 1] === '^' ? 1 : 0);
-    const close = pattern.indexOf(']', bodyStart + 1); // a `]` right after `[` or `[!` is a member
-    if (close > 0) return bracketHas(pattern.slice(p + 1, close), c) ? close + 1 : -1;
-  }
-  return token === c ? p + 1 : -1;
-}
-
-function bracketHas(body: string, c: string): boolean {
-  const negated = body[0] === '!' || body[0] === '^';
-  let found = false;
-  for (let i = negated ? 1 : 0; i < body.length; i++) {
-    const isRange = body[i + 1] === '-' && i + 2 < body.length;
-    found ||= isRange ? body[i]! <= c && c <= body[i + 2]! : body[i] === c;
-    if (isRange) i += 2;
-  }
-  return found !== negated;
 }

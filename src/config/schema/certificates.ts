@@ -9,7 +9,9 @@ import { absPath, duration, fileMode, guestIdRef, ipv4, safeName, secret } from 
  */
 
 const ownerName = z.union([
-  z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a user or group name like www-data, or a numeric id' }),
+  z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+    error: 'must be a user or group name like www-data, or a numeric id',
+  }),
   z.number().int().min(0),
 ]);
 
@@ -23,12 +25,20 @@ export const installFile = z.strictObject({
 export const installTarget = z.strictObject({
   guest: z.union([guestIdRef, z.literal('host')]),
   key: installFile,
-  cert: installFile.meta({ description: 'The leaf certificate followed by the intermediates (what TLS servers serve).' }),
-  chain: installFile.optional().meta({ description: 'The issuing chain up to the root (a CA bundle for clients).' }),
+  cert: installFile.meta({
+    description: 'The leaf certificate followed by the intermediates (what TLS servers serve).',
+  }),
+  chain: installFile
+    .optional()
+    .meta({ description: 'The issuing chain up to the root (a CA bundle for clients).' }),
 });
 
 export const followUp = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('reload-service'), guest: z.union([guestIdRef, z.literal('host')]), service: safeName }),
+  z.strictObject({
+    type: z.literal('reload-service'),
+    guest: z.union([guestIdRef, z.literal('host')]),
+    service: safeName,
+  }),
   z.strictObject({ type: z.literal('restart-container'), guest: guestIdRef, container: safeName }),
   z.strictObject({ type: z.literal('none') }),
 ]);
@@ -39,7 +49,10 @@ export const certificateEntry = z.strictObject({
   // --- Phoenix fields ---
   name: safeName.optional().meta({ description: 'Stable id of the certificate; defaults to common_name.' }),
   common_name: z.string().min(1).max(64),
-  sans: z.array(z.string().min(1)).optional().meta({ description: 'DNS names (IP addresses here are read as IP SANs).' }),
+  sans: z
+    .array(z.string().min(1))
+    .optional()
+    .meta({ description: 'DNS names (IP addresses here are read as IP SANs).' }),
   ip_sans: z.array(ipv4).optional(),
   usage: z.enum(['server', 'client']).optional(),
   key_type: z.enum(KEY_TYPES).optional(),
@@ -50,7 +63,13 @@ export const certificateEntry = z.strictObject({
   issuer: safeName.optional(),
   install: z.array(installTarget).optional(),
   follow_up: z.union([followUp, z.array(followUp)]).optional(),
-  requires: z.array(z.string().regex(/^[a-z-]+\/\S+$/, { error: 'must be a resource id like stack/1001:portainer_service' })).optional(),
+  requires: z
+    .array(
+      z
+        .string()
+        .regex(/^[a-z-]+\/\S+$/, { error: 'must be a resource id like stack/1001:portainer_service' }),
+    )
+    .optional(),
   // --- original fields ---
   cert_path: absPath.optional(),
   key_path: absPath.optional(),
@@ -83,7 +102,10 @@ const acmeIssuer = z.strictObject({
   type: z.literal('acme'),
   directory: z.url(),
   email: z.email().optional(),
-  root_fingerprint: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
+  root_fingerprint: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/)
+    .optional(),
   eab: z.strictObject({ kid: z.string().min(1), hmac_key: secret }).optional(),
   challenge: z.enum(['http-01']).optional(),
   guest: guestIdRef.optional(),
@@ -111,4 +133,3 @@ export const certificateManifest = z
   ])
   .meta({ title: 'Phoenix certificate manifest', description: 'certificate-manifest.json' });
 export type CertificateManifest = z.infer<typeof certificateManifest>;
-

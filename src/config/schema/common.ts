@@ -10,10 +10,12 @@ export const IPV4_RE = new RegExp(`^${IPV4}$`);
 export const CIDR_RE = new RegExp(`^${IPV4}/${PREFIX}$`);
 
 export const ipv4 = z.string().regex(IPV4_RE, { error: 'must be an IPv4 address like 10.0.0.10' });
-export const cidr = z.string().regex(CIDR_RE, { error: 'must be an IPv4 address with prefix length, like 10.0.0.10/24' });
-export const ipOrCidr = z
+export const cidr = z
   .string()
-  .regex(new RegExp(`^${IPV4}(/${PREFIX})?$`), { error: 'must be an IPv4 address or CIDR, like 10.0.0.0/24' });
+  .regex(CIDR_RE, { error: 'must be an IPv4 address with prefix length, like 10.0.0.10/24' });
+export const ipOrCidr = z.string().regex(new RegExp(`^${IPV4}(/${PREFIX})?$`), {
+  error: 'must be an IPv4 address or CIDR, like 10.0.0.0/24',
+});
 /** Proxmox firewall source/dest: one or more addresses or CIDRs, comma separated. */
 export const addressList = z.string().regex(new RegExp(`^${IPV4}(/${PREFIX})?(,${IPV4}(/${PREFIX})?)*$`), {
   error: 'must be IPv4 addresses or CIDRs separated by commas, like 10.0.0.12 or 10.0.0.0/24',
@@ -37,11 +39,15 @@ export const macAddress = z
 /** Names that reach command lines or file names: no whitespace, no shell metacharacters. */
 export const SAFE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]*$/;
 export const safeName = z.string().regex(SAFE_NAME_RE, {
-  error: 'must start with a letter or digit and contain only letters, digits and . _ @ + - (no spaces or shell characters)',
+  error:
+    'must start with a letter or digit and contain only letters, digits and . _ @ + - (no spaces or shell characters)',
 });
 
-export const DNS_NAME_RE = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-export const dnsName = z.string().regex(DNS_NAME_RE, { error: 'must be a DNS name like host.internal.example' });
+export const DNS_NAME_RE =
+  /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+export const dnsName = z
+  .string()
+  .regex(DNS_NAME_RE, { error: 'must be a DNS name like host.internal.example' });
 
 /** Absolute, normalised, no `..`, no whitespace or shell characters. */
 export const ABS_PATH_RE = /^\/(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._@+,:=/-]*$/;
@@ -105,12 +111,21 @@ export const guestFirewall = z.strictObject({
 export const traefikService = z.strictObject({
   name: safeName,
   port,
-  scheme: z.enum(['http', 'https']).optional().meta({ description: 'Backend scheme; defaults to https for 443/8443/9443, else http.' }),
+  scheme: z
+    .enum(['http', 'https'])
+    .optional()
+    .meta({ description: 'Backend scheme; defaults to https for 443/8443/9443, else http.' }),
   hostname: dnsName.optional().meta({ description: 'Routed name; defaults to <name>.<domain_name>.' }),
-  health_path: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, { error: 'must be a URL path starting with /' }).optional(),
+  health_path: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, { error: 'must be a URL path starting with /' })
+    .optional(),
 });
 
 export const testEntry = z.strictObject({ name: z.string(), type: z.string(), path: relPath });
 export const testSuites = z.record(z.string(), z.array(testEntry));
 
-export const schemaRef = z.string().optional().meta({ description: 'URI of the JSON Schema used to validate this document.' });
+export const schemaRef = z
+  .string()
+  .optional()
+  .meta({ description: 'URI of the JSON Schema used to validate this document.' });

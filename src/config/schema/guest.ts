@@ -51,7 +51,11 @@ const vllmEngineConfig = z.strictObject({
     gpu_memory_utilization: z.number().gt(0).max(1),
   }),
   ParallelConfig: z.strictObject({ tensor_parallel_size: z.number().int().positive() }),
-  ServerConfig: z.strictObject({ host: ipv4, port: z.number().int().min(1).max(65535), served_model_name: z.string().min(1) }),
+  ServerConfig: z.strictObject({
+    host: ipv4,
+    port: z.number().int().min(1).max(65535),
+    served_model_name: z.string().min(1),
+  }),
 });
 
 export const LXC_FEATURES = [
@@ -87,7 +91,9 @@ export const lxcGuest = z.strictObject({
     gw: ipv4.optional(),
     nameservers: z
       .string()
-      .regex(/^(\d{1,3}(\.\d{1,3}){3})([ ,]\d{1,3}(\.\d{1,3}){3})*$/, { error: 'must be IPv4 addresses separated by spaces or commas' })
+      .regex(/^(\d{1,3}(\.\d{1,3}){3})([ ,]\d{1,3}(\.\d{1,3}){3})*$/, {
+        error: 'must be IPv4 addresses separated by spaces or commas',
+      })
       .optional(),
   }),
   mac_address: macAddress.optional(),
@@ -96,33 +102,65 @@ export const lxcGuest = z.strictObject({
     .regex(/^(none|[0-9]+( ?, ?[0-9]+)*)$/, { error: 'must be "none" or GPU indices like "0,1"' })
     .optional(),
   portainer_role: z.enum(['server', 'agent', 'none', 'infrastructure']).optional(),
-  unprivileged: z.boolean().optional().meta({ description: 'Unprivileged container (uid shift through id maps). Default true.' }),
+  unprivileged: z
+    .boolean()
+    .optional()
+    .meta({ description: 'Unprivileged container (uid shift through id maps). Default true.' }),
   id_maps: z.array(idMap).optional(),
   features: z.array(z.enum(LXC_FEATURES)).optional(),
   vllm_engine_config: vllmEngineConfig.optional(),
   template_snapshot_name: safeName.optional(),
   clone_from_ctid: guestIdRef.optional(),
-  application_script: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'must be a script file name' }).optional(),
-  pct_options: z.array(z.string().regex(/^[a-z_]+=[A-Za-z0-9_.,:=/-]+$/, { error: 'must be key=value' })).optional(),
-  lxc_options: z.array(z.string().regex(/^lxc\.[a-z0-9_.]+[:=][A-Za-z0-9_.,:=/ -]*$/, { error: 'must be an lxc.* key and value' })).optional(),
+  application_script: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, { error: 'must be a script file name' })
+    .optional(),
+  pct_options: z
+    .array(z.string().regex(/^[a-z_]+=[A-Za-z0-9_.,:=/-]+$/, { error: 'must be key=value' }))
+    .optional(),
+  lxc_options: z
+    .array(
+      z
+        .string()
+        .regex(/^lxc\.[a-z0-9_.]+[:=][A-Za-z0-9_.,:=/ -]*$/, { error: 'must be an lxc.* key and value' }),
+    )
+    .optional(),
   ports: z.array(portMapping).optional(),
   traefik_service: traefikService.optional(),
   bootstrap_ca_url: z.url().optional(),
   health_check: z
-    .strictObject({ command: absPath, retries: z.number().int().min(0).optional(), interval: z.number().int().min(0).optional() })
+    .strictObject({
+      command: absPath,
+      retries: z.number().int().min(0).optional(),
+      interval: z.number().int().min(0).optional(),
+    })
     .optional(),
   firewall: guestFirewall.optional(),
   dependencies: z.array(guestIdRef).optional(),
   tests: testSuites.optional(),
   zfs_volumes: z
-    .array(z.strictObject({ name: safeName, pool: safeName, size_gb: z.number().int().min(1), mount_point: absPath }))
+    .array(
+      z.strictObject({
+        name: safeName,
+        pool: safeName,
+        size_gb: z.number().int().min(1),
+        mount_point: absPath,
+      }),
+    )
     .optional(),
   mount_points: z.array(lxcMountPoint).optional(),
-  apparmor_profile: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+  apparmor_profile: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .optional(),
   apparmor_manages_nesting: z.boolean().optional(),
   enable_lifecycle_snapshots: z.boolean().optional(),
   trigger_sync_on_completion: z.boolean().optional(),
-  node: z.string().regex(/^(auto|[A-Za-z0-9][A-Za-z0-9-]*)$/).optional().meta({ description: 'Proxmox node name, or "auto".' }),
+  node: z
+    .string()
+    .regex(/^(auto|[A-Za-z0-9][A-Za-z0-9-]*)$/)
+    .optional()
+    .meta({ description: 'Proxmox node name, or "auto".' }),
 });
 export type LxcGuestConfig = z.infer<typeof lxcGuest>;
 
@@ -132,7 +170,10 @@ export const lxcConfigFile = z
     nvidia_driver_version: z.string().optional(),
     nvidia_repo_url: z.url().optional(),
     nvidia_runfile_url: z.url().optional(),
-    lxc_configs: z.record(z.string().regex(/^[1-9]\d{2,8}$/, { error: 'keys must be container ids from 100 to 999999999' }), lxcGuest),
+    lxc_configs: z.record(
+      z.string().regex(/^[1-9]\d{2,8}$/, { error: 'keys must be container ids from 100 to 999999999' }),
+      lxcGuest,
+    ),
   })
   .meta({ title: 'Phoenix LXC configuration', description: 'phoenix_lxc_configs.json' });
 export type LxcConfigFile = z.infer<typeof lxcConfigFile>;
@@ -148,17 +189,17 @@ const vmVolume = z.strictObject({
   options: z.string().optional(),
 });
 
-const dockerStackRef = z.union([
-  safeName,
-  z.strictObject({ name: safeName, environment: safeName }),
-]);
+const dockerStackRef = z.union([safeName, z.strictObject({ name: safeName, environment: safeName })]);
 
 export const vmGuest = z.strictObject({
   vmid: guestIdNumber,
   name: guestName,
   is_template: z.boolean().optional(),
   clone_from_vmid: guestIdRef.optional(),
-  template_image: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'must be an image file name' }).optional(),
+  template_image: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, { error: 'must be an image file name' })
+    .optional(),
   template: safeName.optional(),
   cores: z.number().int().min(1).max(512).optional(),
   memory_mb: z.number().int().min(16).optional(),
@@ -170,15 +211,23 @@ export const vmGuest = z.strictObject({
   portainer_role: z.enum(['primary', 'agent', 'none']).optional(),
   portainer_environment_name: safeName.optional(),
   portainer_agent_hostname: z.string().optional(),
-  snapshots: z.strictObject({ 'pre-features': safeName.optional(), 'post-features': safeName.optional() }).optional(),
+  snapshots: z
+    .strictObject({ 'pre-features': safeName.optional(), 'post-features': safeName.optional() })
+    .optional(),
   template_snapshot_name: safeName.optional(),
   count: z.number().int().min(1).optional(),
-  qm_options: z.array(z.string().regex(/^--?[a-z0-9_-]+( [A-Za-z0-9_.,:=/-]+)?$|^[a-z0-9_]+=[A-Za-z0-9_.,:=/-]+$/)).optional(),
+  qm_options: z
+    .array(z.string().regex(/^--?[a-z0-9_-]+( [A-Za-z0-9_.,:=/-]+)?$|^[a-z0-9_]+=[A-Za-z0-9_.,:=/-]+$/))
+    .optional(),
   volumes: z.array(vmVolume).optional(),
   docker_stacks: z.array(dockerStackRef).optional(),
   firewall: guestFirewall.optional(),
   network_config: z
-    .strictObject({ ip: z.union([cidr, z.literal('dhcp')]), gw: ipv4.optional(), nameserver: ipv4.optional() })
+    .strictObject({
+      ip: z.union([cidr, z.literal('dhcp')]),
+      gw: ipv4.optional(),
+      nameserver: ipv4.optional(),
+    })
     .optional(),
   mac_address: macAddress.optional(),
   user_config: z.strictObject({ username: safeName, ssh_public_key: z.string().optional() }).optional(),
@@ -187,7 +236,10 @@ export const vmGuest = z.strictObject({
   trigger_sync_on_completion: z.boolean().optional(),
   dependencies: z.array(guestIdRef).optional(),
   tests: testSuites.optional(),
-  node: z.string().regex(/^(auto|[A-Za-z0-9][A-Za-z0-9-]*)$/).optional(),
+  node: z
+    .string()
+    .regex(/^(auto|[A-Za-z0-9][A-Za-z0-9-]*)$/)
+    .optional(),
 });
 export type VmGuestConfig = z.infer<typeof vmGuest>;
 
@@ -208,4 +260,3 @@ export const vmConfigFile = z
   })
   .meta({ title: 'Phoenix VM configuration', description: 'phoenix_vm_configs.json' });
 export type VmConfigFile = z.infer<typeof vmConfigFile>;
-

@@ -48,7 +48,10 @@ export const hypervisorConfig = z
       })
       .optional(),
     core_paths: z.record(z.string(), absPath).optional(),
-    timezone: z.string().regex(/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/).optional(),
+    timezone: z
+      .string()
+      .regex(/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/)
+      .optional(),
     network: z
       .strictObject({
         external_registry_url: z.string().optional(),
@@ -157,7 +160,10 @@ export const hypervisorConfig = z
       .strictObject({ firewall: sharedFirewall.optional() })
       .catchall(sharedVolume)
       .optional()
-      .meta({ description: 'Host directories bind-mounted into guests. The legacy "firewall" entry here is read as the cluster firewall.' }),
+      .meta({
+        description:
+          'Host directories bind-mounted into guests. The legacy "firewall" entry here is read as the cluster firewall.',
+      }),
     firewall: sharedFirewall.optional(),
     portainer_api: z
       .strictObject({
@@ -181,7 +187,9 @@ export const hypervisorConfig = z
         intermediate_ca_name: z.string().optional(),
         dns_name: dnsName.optional(),
         provisioner_name: safeName.optional(),
-        guest: guestIdRef.optional().meta({ description: 'The guest that runs step-ca (defaults to the guest with feature step_ca).' }),
+        guest: guestIdRef
+          .optional()
+          .meta({ description: 'The guest that runs step-ca (defaults to the guest with feature step_ca).' }),
         port: port.optional(),
         provisioner_password: secret.optional(),
         acme_provisioner: safeName.optional(),

@@ -9,7 +9,10 @@ const stackVolume = z.discriminatedUnion('driver', [
     driver: z.literal('nfs'),
     server: ipv4,
     export: absPath,
-    options: z.string().regex(/^[a-z0-9_]+(=[A-Za-z0-9_.:-]+)?(,[a-z0-9_]+(=[A-Za-z0-9_.:-]+)?)*$/).optional(),
+    options: z
+      .string()
+      .regex(/^[a-z0-9_]+(=[A-Za-z0-9_.:-]+)?(,[a-z0-9_]+(=[A-Za-z0-9_.:-]+)?)*$/)
+      .optional(),
   }),
 ]);
 
@@ -19,7 +22,10 @@ const environment = z.strictObject({
     .optional(),
   files: z.array(z.strictObject({ source: z.string(), destination: absPath })).optional(),
   services: z
-    .record(safeName, z.strictObject({ traefik_labels: z.array(z.string().regex(/^[A-Za-z0-9_.@-]+=.*$/)).optional() }))
+    .record(
+      safeName,
+      z.strictObject({ traefik_labels: z.array(z.string().regex(/^[A-Za-z0-9_.@-]+=.*$/)).optional() }),
+    )
     .optional(),
   firewall_rules: z.array(firewallRule).optional(),
 });
@@ -34,9 +40,15 @@ export const stackConfig = z
       .optional()
       .meta({ description: 'How to create the external volumes the compose file uses (default: local).' }),
     requires: z
-      .array(z.string().regex(/^[a-z-]+\/\S+$/, { error: 'must be a resource id like cert/portainer.internal.example' }))
+      .array(
+        z
+          .string()
+          .regex(/^[a-z-]+\/\S+$/, { error: 'must be a resource id like cert/portainer.internal.example' }),
+      )
       .optional()
-      .meta({ description: 'Resource ids the stack needs before it is deployed, e.g. the certificate it mounts.' }),
+      .meta({
+        description: 'Resource ids the stack needs before it is deployed, e.g. the certificate it mounts.',
+      }),
   })
   .meta({ title: 'Phoenix stack definition', description: 'stacks/<name>/phoenix.json' });
 export type StackConfig = z.infer<typeof stackConfig>;

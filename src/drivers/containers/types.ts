@@ -14,7 +14,11 @@ export interface StackObservation {
   readonly name: string;
   /** sha256 of the deployed compose file and environment, as Phoenix deployed it. */
   readonly contentHash: string;
-  readonly services: ReadonlyArray<{ readonly name: string; readonly container: string; readonly running: boolean }>;
+  readonly services: ReadonlyArray<{
+    readonly name: string;
+    readonly container: string;
+    readonly running: boolean;
+  }>;
 }
 
 export interface StackDeploy {
@@ -41,6 +45,8 @@ export interface ContainerDriver {
   restartContainer(guest: GuestId, name: string): Promise<void>;
 }
 
-export const CONTAINER_MUTATIONS = ['createVolume', 'deployStack', 'restartContainer'] as const satisfies ReadonlyArray<
-  keyof ContainerDriver
->;
+export const CONTAINER_MUTATIONS = [
+  'createVolume',
+  'deployStack',
+  'restartContainer',
+] as const satisfies ReadonlyArray<keyof ContainerDriver>;

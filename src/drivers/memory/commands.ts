@@ -154,7 +154,10 @@ function nginx(space: WorldSpace, args: string[]): ExecResult {
       );
     }
   }
-  return fail(0, `nginx: the configuration file ${NGINX_CONF} syntax is ok\nnginx: configuration file ${NGINX_CONF} test is successful\n`);
+  return fail(
+    0,
+    `nginx: the configuration file ${NGINX_CONF} syntax is ok\nnginx: configuration file ${NGINX_CONF} test is successful\n`,
+  );
 }
 
 function cat(space: WorldSpace, paths: string[]): ExecResult {
