@@ -28,8 +28,8 @@ export function resolveGuests(inv: Inventory, args: readonly string[]): Guest[] 
   if (args.length === 0) throw new VerbError('name at least one guest id (or use `all`)');
   if (args.length === 1 && args[0] === 'all') return [...inv.guests.values()];
   return args.map((a) => {
-    const id = Number(a.replace(/^guest\//, ''));
-    const g = Number.isInteger(id) ? inv.guests.get(id) : undefined;
+    const digits = a.replace(/^guest\//, '');
+    const g = /^\d+$/.test(digits) ? inv.guests.get(Number(digits)) : undefined;
     if (!g)
       throw new VerbError(
         `guest ${a} is not declared in the configuration (declared: ${[...inv.guests.keys()].join(', ')})`,
@@ -88,11 +88,33 @@ export function convergeGraph(inv: Inventory, roots: readonly Guest[]): Resource
   );
 }
 
-/** Boot order: lower `boot_order` first; 0 (unset) last, as Proxmox does. Templates never start. */
+/**
+ * Boot order: lower `boot_order` first; 0 (unset) last, as Proxmox does. A guest never starts before what
+ * it depends on: one that depends on a later-ordered guest moves to that guest's group, so boot order and
+ * dependencies can never contradict each other (no cycle, nothing silently left out).
+ */
 function bootGroups(guests: readonly Guest[]): Guest[][] {
-  const rank = (g: Guest) => (g.boot.order > 0 ? g.boot.order : Number.MAX_SAFE_INTEGER);
+  const byId = new Map(guests.map((g) => [g.id, g]));
+  const own = (g: Guest) => (g.boot.order > 0 ? g.boot.order : Number.MAX_SAFE_INTEGER);
+  const rank = new Map<GuestId, number>();
+  const effective = (g: Guest, path: Set<GuestId>): number => {
+    const known = rank.get(g.id);
+    if (known !== undefined) return known;
+    path.add(g.id);
+    let r = own(g);
+    for (const d of g.dependencies) {
+      const dep = byId.get(d);
+      if (dep && !path.has(d)) r = Math.max(r, effective(dep, path));
+    }
+    path.delete(g.id);
+    rank.set(g.id, r);
+    return r;
+  };
   const groups = new Map<number, Guest[]>();
-  for (const g of guests) (groups.get(rank(g)) ?? groups.set(rank(g), []).get(rank(g))!).push(g);
+  for (const g of guests) {
+    const r = effective(g, new Set());
+    (groups.get(r) ?? groups.set(r, []).get(r)!).push(g);
+  }
   return [...groups.entries()].sort(([a], [b]) => a - b).map(([, gs]) => gs);
 }
 
@@ -106,7 +128,8 @@ function bootEdges(groups: Guest[][], id: (g: GuestId) => string, reverse = fals
 }
 
 /** `start`: the named guests and the guests they depend on, in dependency and boot order. */
-export function startGraph(inv: Inventory, roots: readonly Guest[]): ResourceGraph {
+export function startGraph(inv: Inventory, roots: readonly Guest[], everything = false): ResourceGraph {
+  if (everything) roots = roots.filter((g) => !g.isTemplate);
   const named = roots.filter((g) => g.isTemplate);
   if (named.length)
     throw new VerbError(
@@ -195,7 +218,11 @@ export function deleteGraph(inv: Inventory, roots: readonly Guest[], force: bool
 export function letsGoGraph(inv: Inventory): ResourceGraph {
   const all = [...inv.guests.values()];
   const create = createGraph(inv, all);
-  const startable = all.filter((g) => !g.isTemplate && g.boot.onBoot);
+  // What starts at boot, and whatever that depends on (templates never).
+  const startable = dependencyClosure(
+    inv,
+    all.filter((g) => !g.isTemplate && g.boot.onBoot),
+  ).filter((g) => !g.isTemplate);
   const power = powerGraph(startable, 'running', [...create.nodes.keys()]);
   return graphOf([...create.nodes.values(), ...power.nodes.values()]);
 }

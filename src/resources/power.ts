@@ -17,7 +17,10 @@ const STATE_DEADLINE_MS = 120_000;
 
 export function decidePower(g: Guest, want: Want, seen: GuestObservation | undefined): Decision {
   const label = `${g.kind === 'lxc' ? 'container' : 'VM'} ${g.id}`;
-  if (!seen) return { action: 'update', reason: `${label} does not exist` };
+  if (!seen)
+    return want === 'stopped'
+      ? noop(`${label} does not exist`)
+      : { action: 'update', reason: `${label} does not exist` };
   if (seen.template || g.isTemplate) return noop(`${label} is a template; templates are never started`);
   if (want === 'restarted') return { action: 'update', reason: `restart ${label}` };
   if (seen.status === want) return noop(`${label} is already ${want}`);

@@ -28,7 +28,7 @@ function verbGraph(verb: Verb, inv: Inventory, args: readonly string[], force: b
     case 'converge':
       return convergeGraph(inv, resolveGuests(inv, args));
     case 'start':
-      return startGraph(inv, resolveGuests(inv, args));
+      return startGraph(inv, resolveGuests(inv, args), args.length === 1 && args[0] === 'all');
     case 'stop':
       return powerGraph(
         resolveGuests(inv, args).filter((g) => !g.isTemplate),

@@ -3,6 +3,7 @@ import { execute } from '../../engine/execute.js';
 import { now, type EngineEvent } from '../../engine/events.js';
 import { buildPlan, decideAll, observeAll, type Plan } from '../../engine/plan.js';
 import { openSession, SessionError, type Session } from '../../engine/session.js';
+import { VerbError } from '../../engine/verbs.js';
 import { executionOrder, requiredClosure, subgraph } from '../../graph/order.js';
 import type { ResourceGraph } from '../../graph/types.js';
 import { configDigest } from '../../engine/digest.js';
@@ -81,7 +82,7 @@ function reportFailure(e: unknown): number {
     process.stderr.write(`phoenix: ${e.message}\n`);
     return EXIT.failed;
   }
-  if (e instanceof UsageError) {
+  if (e instanceof UsageError || e instanceof VerbError) {
     process.stderr.write(`phoenix: ${e.message}\n`);
     return EXIT.invalid;
   }
