@@ -40,13 +40,22 @@ export function resolveGuests(inv: Inventory, args: readonly string[]): Guest[] 
 
 /** Clone sources and dependencies, transitively. */
 export function guestClosure(inv: Inventory, roots: readonly Guest[]): Guest[] {
+  return closure(inv, roots, (g) => [...(g.cloneFrom !== undefined ? [g.cloneFrom] : []), ...g.dependencies]);
+}
+
+/** Dependencies only, transitively: what must run for these guests to run. */
+function dependencyClosure(inv: Inventory, roots: readonly Guest[]): Guest[] {
+  return closure(inv, roots, (g) => g.dependencies);
+}
+
+function closure(inv: Inventory, roots: readonly Guest[], next: (g: Guest) => readonly GuestId[]): Guest[] {
   const seen = new Map<GuestId, Guest>();
   const todo = [...roots];
   while (todo.length) {
     const g = todo.pop()!;
     if (seen.has(g.id)) continue;
     seen.set(g.id, g);
-    for (const r of [...(g.cloneFrom !== undefined ? [g.cloneFrom] : []), ...g.dependencies]) {
+    for (const r of next(g)) {
       const dep = inv.guests.get(r);
       if (dep) todo.push(dep);
     }
@@ -137,21 +146,6 @@ export function startGraph(inv: Inventory, roots: readonly Guest[], everything =
     );
   const all = dependencyClosure(inv, roots).filter((g) => !g.isTemplate);
   return powerGraph(all, 'running');
-}
-
-function dependencyClosure(inv: Inventory, roots: readonly Guest[]): Guest[] {
-  const seen = new Map<GuestId, Guest>();
-  const todo = [...roots];
-  while (todo.length) {
-    const g = todo.pop()!;
-    if (seen.has(g.id)) continue;
-    seen.set(g.id, g);
-    for (const d of g.dependencies) {
-      const dep = inv.guests.get(d);
-      if (dep) todo.push(dep);
-    }
-  }
-  return [...seen.values()];
 }
 
 /** Power changes over exactly `guests`, ordered by boot order (reversed for stopping) and dependencies. */

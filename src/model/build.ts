@@ -138,6 +138,24 @@ function splitAddress(ip: string | undefined): { ip?: string; prefixLength?: num
   return { ip: addr, prefixLength: prefix === undefined ? undefined : Number(prefix) };
 }
 
+/** The fields containers and VMs declare the same way. */
+function sharedFields(cfg: LxcGuestConfig | VmGuestConfig, origin: Origin, domain: string) {
+  return {
+    dependencies: (cfg.dependencies ?? []).map(guestIdOf),
+    mac: cfg.mac_address,
+    boot: {
+      onBoot: cfg.start_at_boot ?? false,
+      order: cfg.boot_order ?? 0,
+      delaySeconds: cfg.boot_delay ?? 0,
+    },
+    features: cfg.features ?? [],
+    routed: routedOf(cfg.traefik_service, origin, domain),
+    firewall: firewallOf(cfg.firewall, origin),
+    node: cfg.node,
+    snapshotName: cfg.template_snapshot_name,
+  };
+}
+
 function buildLxc(id: GuestId, cfg: LxcGuestConfig, origin: Origin, domain: string): LxcGuest {
   const unprivileged = cfg.unprivileged ?? true;
   const mounts: Mount[] = (cfg.mount_points ?? []).map((m, i) => ({
@@ -155,20 +173,10 @@ function buildLxc(id: GuestId, cfg: LxcGuestConfig, origin: Origin, domain: stri
     // The original marks clone sources by giving them a snapshot to clone from and no autostart.
     isTemplate: cfg.template_snapshot_name !== undefined && cfg.start_at_boot !== true,
     cloneFrom: cfg.clone_from_ctid === undefined ? undefined : guestIdOf(cfg.clone_from_ctid),
-    dependencies: (cfg.dependencies ?? []).map(guestIdOf),
+    ...sharedFields(cfg, origin, domain),
     ...splitAddress(cfg.network_config.ip),
     gateway: cfg.network_config.gw,
     nameservers: cfg.network_config.nameservers?.split(/[ ,]+/).filter(Boolean) ?? [],
-    mac: cfg.mac_address,
-    boot: {
-      onBoot: cfg.start_at_boot ?? false,
-      order: cfg.boot_order ?? 0,
-      delaySeconds: cfg.boot_delay ?? 0,
-    },
-    features: cfg.features ?? [],
-    routed: routedOf(cfg.traefik_service, origin, domain),
-    firewall: firewallOf(cfg.firewall, origin),
-    node: cfg.node,
     resources: {
       cores: cfg.cores,
       memoryMb: cfg.memory_mb,
@@ -176,7 +184,6 @@ function buildLxc(id: GuestId, cfg: LxcGuestConfig, origin: Origin, domain: stri
       storage: cfg.storage_pool,
       template: cfg.template,
     },
-    snapshotName: cfg.template_snapshot_name,
     unprivileged,
     idMap: effectiveIdMap(unprivileged, cfg.id_maps),
     mounts,
@@ -209,20 +216,10 @@ function buildVm(
     origin,
     isTemplate: cfg.is_template ?? false,
     cloneFrom: cfg.clone_from_vmid === undefined ? undefined : guestIdOf(cfg.clone_from_vmid),
-    dependencies: (cfg.dependencies ?? []).map(guestIdOf),
+    ...sharedFields(cfg, origin, domain),
     ...splitAddress(cfg.network_config?.ip),
     gateway: cfg.network_config?.gw,
     nameservers: cfg.network_config?.nameserver ? [cfg.network_config.nameserver] : [],
-    mac: cfg.mac_address,
-    boot: {
-      onBoot: cfg.start_at_boot ?? false,
-      order: cfg.boot_order ?? 0,
-      delaySeconds: cfg.boot_delay ?? 0,
-    },
-    features: cfg.features ?? [],
-    routed: routedOf(cfg.traefik_service, origin, domain),
-    firewall: firewallOf(cfg.firewall, origin),
-    node: cfg.node,
     resources: {
       cores: cfg.cores ?? defaults?.cores,
       memoryMb: cfg.memory_mb ?? defaults?.memory_mb,
@@ -230,7 +227,6 @@ function buildVm(
       storage: cfg.storage_pool ?? defaults?.storage_pool,
       template: cfg.template_image ?? cfg.template ?? defaults?.template,
     },
-    snapshotName: cfg.template_snapshot_name,
     stacks: deployments,
     config: cfg,
   };
