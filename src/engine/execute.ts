@@ -59,7 +59,8 @@ export async function execute(
   const planned = opts.plan ? decisionsFromPlan(opts.plan) : decideAll(graph, order, observed);
 
   emit({ type: 'phase', phase: 'apply', at: now() });
-  const changed = new Set<string>();
+  /** Nodes changed in this run, with what they did. */
+  const changed = new Map<string, Decision['action']>();
   const outcomes = new Map<string, NodeOutcome>();
   const counts = zero();
   const end = (
@@ -98,7 +99,10 @@ export async function execute(
     try {
       if (upstream.length > 0 || !obs.ok) {
         obs = { ok: true, value: await handler.read(ctx, node) };
-        const fresh = handler.decide(node, obs.value, { changed: upstream });
+        const fresh = handler.decide(node, obs.value, {
+          changed: upstream,
+          actions: new Map(upstream.map((u) => [u, changed.get(u)!])),
+        });
         // A saved plan fixes what to do; what a node below a change now sees only fills in the details.
         decision = opts.plan && decision && decision.action !== 'noop' ? decision : fresh;
       }
@@ -114,6 +118,8 @@ export async function execute(
       throw error;
     }
     if (decision.action === 'noop') {
+      // Decided with everything this run changed in view: whatever was owed to it is settled.
+      if (node.triggers.length || handler.resumable) env.journal?.clearPending(id);
       end(id, 'unchanged', decision, started);
       return 'unchanged';
     }
@@ -132,7 +138,7 @@ export async function execute(
       throw error;
     }
     if (node.triggers.length || handler.resumable) env.journal?.clearPending(id);
-    changed.add(id);
+    changed.set(id, decision.action);
     end(id, 'ok', decision, started);
     return 'ok';
   };

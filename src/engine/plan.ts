@@ -75,7 +75,8 @@ export function decideAll(
       const d = decisions.get(r);
       return d !== undefined && d.action !== 'noop';
     });
-    decisions.set(id, handlerFor(node.kind).decide(node, obs.value, { changed }));
+    const actions = new Map(changed.map((r) => [r, decisions.get(r)!.action]));
+    decisions.set(id, handlerFor(node.kind).decide(node, obs.value, { changed, actions }));
   }
   return decisions;
 }

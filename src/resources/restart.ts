@@ -6,7 +6,7 @@ import { decideTrigger, readDebt, type HandlerDebt } from './handlers.js';
 import type { Handler } from './types.js';
 import { noop } from './types.js';
 
-function target(node: ResourceNode): { guest: GuestId; container: string } {
+function target(node: ResourceNode): { guest: GuestId; container: string; stack?: string } {
   if (node.spec.kind !== 'restart') throw new Error(`${node.id} is not a restart`);
   return node.spec;
 }
@@ -18,10 +18,17 @@ export const restartHandler: Handler<HandlerDebt & { container?: ContainerObserv
     container: await ctx.drivers.containers.getContainer(target(node).guest, target(node).container),
   }),
   decide(node, { container, ...debt }, upstream) {
-    const d = decideTrigger(node, upstream.changed, `restart ${target(node).container}`, debt);
-    // The stack that creates the container runs first; a container that does not exist yet will start with the new files.
-    if (d.action !== 'noop' && !container && !upstream.changed.some((id) => id.startsWith('stack/'))) {
-      return noop(`container ${target(node).container} does not exist yet; it will start with the new files`);
+    const { container: name, stack } = target(node);
+    const d = decideTrigger(node, upstream.changed, `restart ${name}`, debt);
+    if (d.action === 'noop') return d;
+    // The stack that creates the container runs after the files are in place: a container it creates
+    // now, or one that does not exist yet, starts with the new files.
+    const stackId = stack === undefined ? undefined : `stack/${target(node).guest}:${stack}`;
+    if (stackId && upstream.actions?.get(stackId) === 'create') {
+      return noop(`container ${name} is created by ${stackId} in this run, after the new files`);
+    }
+    if (!container && !(stackId && upstream.changed.includes(stackId))) {
+      return noop(`container ${name} does not exist yet; it will start with the new files`);
     }
     return d;
   },

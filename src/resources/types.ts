@@ -28,6 +28,8 @@ export interface Decision {
 export interface Upstream {
   /** Ids among this node's requirements whose decision is not noop. */
   readonly changed: readonly string[];
+  /** What each of those does in this run (a stack created now vs. updated). */
+  readonly actions?: ReadonlyMap<string, Action>;
 }
 
 export interface Context {

@@ -150,3 +150,76 @@ test(
     assert.equal(run('apply', '/nonexistent/plan.json').status, 2);
   }),
 );
+
+test(
+  'Ctrl-C starts nothing new, lets running actions finish, and exits 130; the next sync completes',
+  withState(async (state, run) => {
+    const child = spawn(
+      process.execPath,
+      [
+        PHOENIX_BIN,
+        '--config-dir',
+        EXAMPLE,
+        '--state-dir',
+        state,
+        '--driver',
+        'memory',
+        'sync',
+        'all',
+        '--memory-latency',
+        '30',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 400 && !/ start /.test(out); i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.match(
+      out,
+      /interrupted \(SIGINT\): waiting for \d+ running actions? to finish; no new actions start/,
+    );
+    assert.match(out, /not started: the run was interrupted/);
+    const history = run('history', 'last');
+    assert.match(history.stdout, /interrupted/);
+    const next = run('sync', 'all');
+    assert.equal(next.status, 0, next.stdout);
+  }),
+);
+
+test('a plaintext secret in the configuration never reaches output, logs or the journal', async () => {
+  const { cpSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'phoenix-secret-'));
+  try {
+    cpSync(EXAMPLE, join(dir, 'cfg'), { recursive: true });
+    const hv = join(dir, 'cfg', 'phoenix_hypervisor_config.json');
+    const secret = 'hunter2-Very-Secret-Value';
+    const config = JSON.parse(readFileSync(hv, 'utf8')) as { portainer_api: Record<string, string> };
+    config.portainer_api.admin_password = secret;
+    writeFileSync(hv, JSON.stringify(config, null, 2));
+    const run = (...a: string[]) =>
+      phoenix([
+        '--config-dir',
+        join(dir, 'cfg'),
+        '--state-dir',
+        join(dir, 'state'),
+        '--driver',
+        'memory',
+        ...a,
+      ]);
+    const results = [
+      run('validate'),
+      run('validate', '--json'),
+      run('plan', '--json', '--verbose'),
+      run('sync', 'all', '--json', '--verbose'),
+      run('history', 'last', '--json'),
+    ];
+    assert.match(results[0]!.stderr, /warning secret\.plaintext at \/portainer_api\/admin_password/);
+    for (const r of results) assert.ok(!(r.stdout + r.stderr).includes(secret), 'secret printed');
+    assert.ok(!readFileSync(join(dir, 'state', 'journal.sqlite')).includes(secret), 'secret journalled');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResourceKind } from '../../src/graph/types.js';
 import { deleteGraph, powerGraph } from '../../src/engine/verbs.js';
@@ -49,11 +51,15 @@ test('plan performs no mutation for any resource kind, even when every kind has 
     for (const f of Object.keys(e.mem.world.state.host.files)) delete e.mem.world.state.host.files[f];
     e.mem.world.state.guests['1002']!.docker.stacks = {};
     e.mem.world.state.guests['1002']!.docker.volumes = {};
+    const portainerCert = join(e.stateDir, 'certs', 'portainer.internal.thinkheads.ai');
+    rmSync(portainerCert, { recursive: true });
     const before = mutations(e);
     const plan = await e.plan();
     const acting = new Set(plan.nodes.filter((n) => n.action !== 'noop').map((n) => n.kind));
     for (const kind of [
       'guest',
+      'cert',
+      'restart',
       'file',
       'reload',
       'volume',
@@ -78,6 +84,10 @@ test('plan performs no mutation for any resource kind, even when every kind has 
     );
     assert.ok(del.nodes.every((n) => n.kind === 'removal' && n.action === 'delete'));
     assert.equal(mutations(e), before, 'plan made no mutating driver call');
+    assert.ok(!existsSync(portainerCert), 'plan wrote nothing to the certificate store');
+    // The issuer is observed (its CA must answer) but a plan never asks it to sign anything.
+    assert.equal(plan.nodes.find((n) => n.id === 'issuer/internal')?.action, 'noop');
+    assert.equal(e.mem.issuer.calls.get('issue') ?? 0, 5, 'only the first sync issued certificates');
   } finally {
     cleanup(e);
   }
@@ -217,5 +227,32 @@ test('a reload owed by a run that ended before it ran is done by the next run', 
     cleanup(e2);
   } finally {
     e.close();
+  }
+});
+
+test('the Portainer restart waits for its stack: skipped on a fresh system, done when the certificate is renewed', async () => {
+  const e = await testEngine(EXAMPLE);
+  try {
+    await e.sync();
+    const fresh = e.events.find((x) => x.type === 'node-end' && x.id === 'restart/1001:portainer_server');
+    assert.equal(fresh?.type === 'node-end' && fresh.outcome, 'unchanged');
+    assert.match(
+      fresh?.type === 'node-end' ? fresh.reason : '',
+      /created by stack\/1001:portainer_service in this run, after the new files/,
+    );
+    const startedAt = e.mem.world.state.guests['1001']!.docker.containers['portainer_server']!.startedAt;
+
+    rmSync(join(e.stateDir, 'certs', 'portainer.internal.thinkheads.ai'), { recursive: true });
+    const renewed = await e.sync();
+    assert.equal(renewed.outcomes.get('cert/portainer.internal.thinkheads.ai'), 'ok');
+    assert.equal(renewed.outcomes.get('stack/1001:portainer_service'), 'unchanged');
+    assert.equal(renewed.outcomes.get('restart/1001:portainer_server'), 'ok');
+    assert.equal(renewed.outcomes.get('reload/101:nginx'), 'unchanged', 'an unrelated handler does not fire');
+    assert.notEqual(
+      e.mem.world.state.guests['1001']!.docker.containers['portainer_server']!.startedAt,
+      startedAt,
+    );
+  } finally {
+    cleanup(e);
   }
 });
