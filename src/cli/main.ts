@@ -49,7 +49,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--json', 'print JSON (plans as one document; progress as JSON Lines)')
       .option('-v, --verbose', 'also show unchanged resources and every driver call')
       .option('--concurrency <n>', 'resources worked on at once', '16')
-      .option('--per-node-limit <n>', 'resources worked on at once per Proxmox node', '4')
+      .option('--per-node-limit <n>', 'guest lifecycle actions at once per Proxmox node (config locks)', '4')
       .addOption(new Option('--memory-latency <ms>', 'per-call latency of the memory driver').hideHelp());
     if (mutating) cmd.option('-n, --dry-run', 'print what would happen; change nothing');
     return cmd;

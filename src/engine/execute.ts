@@ -243,13 +243,18 @@ function decisionsFromPlan(plan: Plan): Map<string, Decision | undefined> {
   );
 }
 
-/** The Proxmox node a resource's work lands on, for the per-node limit. Host-level work shares one key. */
-export function nodeKey(node: ResourceNode, ctx: Pick<Context, 'inventory'>): string {
-  const s = node.spec;
-  const ref = s.kind === 'file' ? s.file.location.guest : 'guest' in s ? s.guest : 'host';
-  const id = typeof ref === 'object' ? ref.id : ref;
-  if (id === 'host') return 'host';
-  return `node:${ctx.inventory.guests.get(id)?.node ?? 'local'}`;
+/** Kinds whose work writes a guest's Proxmox configuration (create, clone, set, start, stop, destroy). */
+const LIFECYCLE: ReadonlySet<string> = new Set(['guest', 'power', 'removal']);
+
+/**
+ * The Proxmox node a guest lifecycle action lands on, for the per-node limit: Proxmox takes a config lock
+ * per guest and node-wide locks for clones and storage, which time out under many parallel writes. Other
+ * work (files, certificates, stacks) is bounded by the global limit only.
+ */
+export function nodeKey(node: ResourceNode, ctx: Pick<Context, 'inventory'>): string | undefined {
+  if (!LIFECYCLE.has(node.spec.kind) || !('guest' in node.spec) || typeof node.spec.guest !== 'object')
+    return undefined;
+  return `node:${ctx.inventory.guests.get(node.spec.guest.id)?.node ?? 'local'}`;
 }
 
 function zero(): Counts {
