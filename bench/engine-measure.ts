@@ -8,7 +8,8 @@ import { CLI_DEFAULTS, openBenchEngine, type ChildMeasurement } from './engine.j
  * One engine measurement in a fresh process, for a clean peak RSS (bench/engine.ts runs it):
  *
  *   node dist/bench/engine-measure.js plan <config-dir> <state-dir> [--concurrency N] [--world FILE]
- *   node dist/bench/engine-measure.js sync <config-dir> <state-dir> [--concurrency N] [--save-world FILE]
+ *   node dist/bench/engine-measure.js sync <config-dir> <state-dir> [--concurrency N] [--per-node-limit N]
+ *                                          [--no-journal] [--save-world FILE]
  *
  * Zero latency. `plan` times observeAll + decideAll + buildPlan over the whole graph against an empty world,
  * or against the world loaded from FILE (with the certificate store and journal of state-dir). `sync` runs a
@@ -21,7 +22,8 @@ async function main(): Promise<void> {
   const [mode, configDir, stateDir, ...rest] = process.argv.slice(2);
   if ((mode !== 'plan' && mode !== 'sync') || !configDir || !stateDir) {
     process.stderr.write(
-      'usage: node dist/bench/engine-measure.js plan|sync <config-dir> <state-dir> [--concurrency N] [--world FILE] [--save-world FILE]\n',
+      'usage: node dist/bench/engine-measure.js plan|sync <config-dir> <state-dir> [--concurrency N] [--per-node-limit N]\n' +
+        '         [--no-journal] [--world FILE] [--save-world FILE]\n',
     );
     process.exit(2);
   }
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
     return i < 0 ? undefined : rest[i + 1];
   };
   const concurrency = Number(flag('--concurrency') ?? CLI_DEFAULTS.concurrency);
+  const perNodeLimit = Number(flag('--per-node-limit') ?? CLI_DEFAULTS.perNodeLimit);
   const worldPath = flag('--world');
   const saveWorld = flag('--save-world');
 
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
     latencyMs: 0,
     analysis,
     stateDir,
+    journal: !rest.includes('--no-journal'),
     ...(worldPath ? { worldPath } : {}),
   });
   try {
@@ -50,7 +54,7 @@ async function main(): Promise<void> {
       const plan = await engine.plan(concurrency);
       result = { mode, ...base, plan, mutations: engine.mutations(), maxRssMb: maxRssMb() };
     } else {
-      const sync = await engine.sync({ concurrency, perNodeLimit: CLI_DEFAULTS.perNodeLimit });
+      const sync = await engine.sync({ concurrency, perNodeLimit });
       if (saveWorld) {
         mkdirSync(dirname(saveWorld), { recursive: true });
         writeFileSync(saveWorld, JSON.stringify(engine.mem.world.state));

@@ -9,6 +9,7 @@ import { writeSyntheticConfig, type SyntheticSummary } from './synthetic.js';
 
 /**
  * `npm run bench` → node dist/bench/run.js [--sizes 100,1000,5000] [--runs 3] [--seed 1] [--keep]
+ * `npm run bench -- --engine [engine options]` → the engine benchmark instead (bench/engine.ts).
  *
  * For each size: generate a synthetic config into a temp dir, then, each in a fresh process, measure
  * analyse() + executionOrder() (wall time, peak RSS) and the whole `phoenix validate` process. Prints a
@@ -109,7 +110,8 @@ function parseArgs(argv: string[]): Options {
       case '-h':
       case '--help':
         process.stdout.write(
-          'usage: node dist/bench/run.js [--sizes 100,1000,5000] [--runs 3] [--seed 1] [--keep]\n',
+          'usage: node dist/bench/run.js [--sizes 100,1000,5000] [--runs 3] [--seed 1] [--keep]\n' +
+            '       node dist/bench/run.js --engine [options of dist/bench/engine.js; --help for them]\n',
         );
         process.exit(0);
         break;
@@ -262,7 +264,19 @@ function goals(results: SizeResult[], homelab: Stat | undefined): Goal[] {
   return out;
 }
 
+/** `--engine`: runs dist/bench/engine.js with the other arguments, in its own process. */
+function engineBench(argv: string[]): number {
+  const script = join(HERE, 'engine.js');
+  if (!existsSync(script)) fail(`${script} is missing; run npm run build first`);
+  const r = spawnSync(process.execPath, [script, ...argv.filter((a) => a !== '--engine')], {
+    stdio: 'inherit',
+  });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
 function main(): number {
+  if (process.argv.includes('--engine')) return engineBench(process.argv.slice(2));
   const opts = parseArgs(process.argv.slice(2));
   if (!existsSync(MEASURE)) fail(`${MEASURE} is missing; run npm run build first`);
   process.stderr.write(`bench: sizes ${opts.sizes.join(', ')}; ${opts.runs} runs each; seed ${opts.seed}\n`);

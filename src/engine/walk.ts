@@ -1,3 +1,5 @@
+import { MinHeap } from '../lib/min-heap.js';
+
 /**
  * A DAG walker in the manner of Terraform's: a node starts once everything it requires has succeeded;
  * a failure marks every dependent skipped (naming the root cause) while independent branches go on.
@@ -49,13 +51,32 @@ export async function walk(
   const priority = longestPathToSink(graph.ids, dependents);
   const pending = new Map(graph.ids.map((id) => [id, reqs.get(id)!.length]));
   const outcomes = new Map<string, WalkOutcome>();
-  const ready: string[] = graph.ids.filter((id) => pending.get(id) === 0);
-  const runningPerKey = new Map<string, number>();
-  let running = 0;
-
   // Critical-path-first list scheduling: among ready nodes, the one with the longest chain behind it goes first.
   const byPriority = (a: string, b: string) =>
     priority.get(b)! - priority.get(a)! || order.get(a)! - order.get(b)!;
+  // One ready heap per limit key (and one for unkeyed ids), so a saturated key never has to be scanned.
+  const ready = new Map<string | undefined, MinHeap<string>>();
+  const makeReady = (id: string) => {
+    const key = opts.limitKey?.(id);
+    let heap = ready.get(key);
+    if (!heap) ready.set(key, (heap = new MinHeap<string>(byPriority)));
+    heap.push(id);
+  };
+  const hasRoom = (key: string | undefined) =>
+    key === undefined || (runningPerKey.get(key) ?? 0) < (opts.limitPerKey ?? Infinity);
+  /** The most urgent ready id whose key has room, taken off its heap. */
+  const takeNext = (): { id: string; key: string | undefined } | undefined => {
+    let best: { key: string | undefined; heap: MinHeap<string> } | undefined;
+    for (const [key, heap] of ready) {
+      const top = heap.peek();
+      if (top === undefined || !hasRoom(key)) continue;
+      if (!best || byPriority(top, best.heap.peek()!) < 0) best = { key, heap };
+    }
+    return best && { id: best.heap.pop()!, key: best.key };
+  };
+  for (const id of graph.ids) if (pending.get(id) === 0) makeReady(id);
+  const runningPerKey = new Map<string, number>();
+  let running = 0;
 
   const finish = (id: string, outcome: WalkOutcome) => {
     outcomes.set(id, outcome);
@@ -69,7 +90,7 @@ export async function walk(
       }
       const left = pending.get(d)! - 1;
       pending.set(d, left);
-      if (left === 0) ready.push(d);
+      if (left === 0) makeReady(d);
     }
   };
   const skipTree = (id: string, cause: string, reason: 'dependency-failed' | 'interrupted') => {
@@ -82,17 +103,14 @@ export async function walk(
   await new Promise<void>((resolve) => {
     const pump = () => {
       if (opts.signal?.aborted) {
-        for (const id of ready.splice(0)) skipTree(id, id, 'interrupted');
-      }
-      ready.sort(byPriority);
-      for (let i = 0; i < ready.length && running < opts.concurrency && !opts.signal?.aborted;) {
-        const id = ready[i]!;
-        const key = opts.limitKey?.(id);
-        if (key !== undefined && (runningPerKey.get(key) ?? 0) >= (opts.limitPerKey ?? Infinity)) {
-          i++;
-          continue;
+        for (const heap of ready.values()) {
+          for (let id = heap.pop(); id !== undefined; id = heap.pop()) skipTree(id, id, 'interrupted');
         }
-        ready.splice(i, 1);
+      }
+      while (running < opts.concurrency && !opts.signal?.aborted) {
+        const next = takeNext();
+        if (!next) break;
+        const { id, key } = next;
         running++;
         if (key !== undefined) runningPerKey.set(key, (runningPerKey.get(key) ?? 0) + 1);
         visit(id).then(

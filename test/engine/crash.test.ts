@@ -23,18 +23,22 @@ const args = (state: string) => [
   '10',
 ];
 
-/** Starts a sync and kills it with SIGKILL after `ms`; resolves with how it ended. */
-function killedAfter(state: string, ms: number): Promise<'killed' | 'finished'> {
+/**
+ * Starts a sync and kills it with SIGKILL just after it announced its `k`-th action: the kill lands at a
+ * point of progress, not of time, so it lands mid-run however fast the machine is.
+ */
+function killedAtAction(state: string, k: number): Promise<'killed' | 'finished'> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [PHOENIX_BIN, ...args(state)], {
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'ignore'],
       env: { ...process.env, NO_COLOR: '1' },
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('exit', (_code, signal) => {
-      clearTimeout(timer);
-      resolve(signal === 'SIGKILL' ? 'killed' : 'finished');
+    let seen = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      seen += (d.toString().match(/ start /g) ?? []).length;
+      if (seen >= k) child.kill('SIGKILL');
     });
+    child.on('exit', (_code, signal) => resolve(signal === 'SIGKILL' ? 'killed' : 'finished'));
   });
 }
 
@@ -65,15 +69,18 @@ test('killed with SIGKILL at random points, sync always converges to the same st
     const clean = phoenix(args(reference));
     assert.equal(clean.status, 0, clean.stderr);
     let kills = 0;
-    // Each round starts from nothing, is killed twice at random points of a run (start-up takes ~0.2 s,
-    // the work ~0.7 s), then runs to the end.
+    // Each round starts from nothing, is killed twice at random points of a run, then runs to the end.
     for (let round = 0; round < 8; round++) {
       const crashed = mkdtempSync(join(tmpdir(), 'phoenix-crash-'));
       try {
         let invocations = 0;
         for (let k = 0; k < 2; k++) {
           invocations++;
-          if ((await killedAfter(crashed, 200 + Math.floor(Math.random() * 800))) === 'killed') kills++;
+          // A fresh run announces ~47 actions; the resumed one fewer.
+          if (
+            (await killedAtAction(crashed, 1 + Math.floor(Math.random() * (k === 0 ? 45 : 15)))) === 'killed'
+          )
+            kills++;
         }
         invocations++;
         const final = phoenix(args(crashed));
@@ -118,7 +125,7 @@ test('killed with SIGKILL at random points, sync always converges to the same st
         rmSync(crashed, { recursive: true, force: true });
       }
     }
-    assert.ok(kills >= 8, `expected most runs to be killed mid-way, got ${kills} of 16`);
+    assert.ok(kills >= 8, `expected every first kill of a round to land mid-run, got ${kills} of 16`);
   } finally {
     rmSync(reference, { recursive: true, force: true });
   }
