@@ -364,28 +364,31 @@ function addNetworkServices(
   const issuerIds = [...new Set(inv.certificates.map((c) => c.issuer))]
     .filter((n) => inv.issuers.has(n))
     .map(ids.issuer);
-  add(
-    {
-      id: ids.trust('host'),
-      kind: 'trust',
-      label: 'CA root in the host trust store',
-      owns: [host(MANAGED_PATHS.trustAnchor)],
-      spec: { kind: 'trust', guest: 'host' },
-    },
-    issuerIds,
-  );
-  for (const g of active) {
+  // No certificate, no CA to trust: trust stores are only managed once some issuer signs something.
+  if (issuerIds.length) {
     add(
       {
-        id: ids.trust(g.id),
+        id: ids.trust('host'),
         kind: 'trust',
-        label: `CA root in ${g.id}'s trust store`,
-        origin: g.origin,
-        owns: [inGuest(g.id, MANAGED_PATHS.trustAnchor)],
-        spec: { kind: 'trust', guest: g.id },
+        label: 'CA root in the host trust store',
+        owns: [host(MANAGED_PATHS.trustAnchor)],
+        spec: { kind: 'trust', guest: 'host' },
       },
-      [ids.guest(g.id), ...issuerIds],
+      issuerIds,
     );
+    for (const g of active) {
+      add(
+        {
+          id: ids.trust(g.id),
+          kind: 'trust',
+          label: `CA root in ${g.id}'s trust store`,
+          origin: g.origin,
+          owns: [inGuest(g.id, MANAGED_PATHS.trustAnchor)],
+          spec: { kind: 'trust', guest: g.id },
+        },
+        [ids.guest(g.id), ...issuerIds],
+      );
+    }
   }
 
   for (const g of active) {

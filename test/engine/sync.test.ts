@@ -256,3 +256,18 @@ test('the Portainer restart waits for its stack: skipped on a fresh system, done
     cleanup(e);
   }
 });
+
+test('a configuration without certificates manages no trust store and syncs cleanly', async () => {
+  const { writeFixture } = await import('../helpers/config-fixture.js');
+  const dir = writeFixture({});
+  const e = await testEngine(dir);
+  try {
+    assert.ok(![...e.graph.nodes.keys()].some((id) => id.startsWith('trust/')));
+    const r = await e.sync();
+    assert.equal(r.outcome, 'ok');
+    assert.equal((await e.sync()).counts.ok, 0);
+  } finally {
+    cleanup(e);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
