@@ -50,6 +50,8 @@ export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation
       const file = spec.file(ctx, node);
       const previous = spec.check ? await ctx.drivers.hypervisor.readFile(file.target, file.path) : undefined;
       await writeManagedFile(ctx, file);
+      // A stopped guest runs nothing to test or reload: its service reads the file when it starts.
+      if (!(await isRunning(ctx, file.target))) return;
       try {
         await spec.check?.(ctx, node);
       } catch (e) {
@@ -62,6 +64,10 @@ export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation
     },
     verify: (ctx, node) => verifyManagedFile(ctx, spec.file(ctx, node)),
   };
+}
+
+export async function isRunning(ctx: Context, target: GuestRef): Promise<boolean> {
+  return target === 'host' || (await ctx.drivers.hypervisor.getGuest(target))?.status === 'running';
 }
 
 /** Runs an argv in a guest (or on the host) and fails the node with the program's own words when it fails. */

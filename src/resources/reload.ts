@@ -1,7 +1,9 @@
 import { DriverError } from '../drivers/errors.js';
 import type { ResourceNode } from '../graph/types.js';
 import type { GuestRef } from '../model/inventory.js';
+import { isRunning } from './config-file.js';
 import { decideTrigger, readDebt, type HandlerDebt } from './handlers.js';
+import { noop } from './types.js';
 import type { Context, Handler } from './types.js';
 
 function target(node: ResourceNode): { guest: GuestRef; service: string } {
