@@ -1,6 +1,0 @@
-export { prepareCa, startCa, stopCa } from './ca.js';
-export type { PrepareCaOptions, PreparedCa, RunningCa, StartCaOptions } from './ca.js';
-export { ensureStepCaBinary, findBuildScript, freeLoopbackEndpoint } from './binary.js';
-export type { BuildResult } from './binary.js';
-export { createCaPki, createProvisionerKey, STEP_PBES2_COUNT } from './pki.js';
-export type { CaKeyPair, CaPki, PkiNames, ProvisionerKey } from './pki.js';
