@@ -271,3 +271,61 @@ test('a configuration without certificates manages no trust store and syncs clea
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('files for a stopped guest are installed; its service is not reloaded until it runs', async () => {
+  const { writeFixture, lxc } = await import('../helpers/config-fixture.js');
+  const dir = writeFixture({
+    lxc: {
+      lxc_configs: {
+        '103': lxc('step-ca', '10.0.0.10', { features: ['step_ca'] }),
+        '101': lxc('web', '10.0.0.153'),
+      },
+    },
+    certificates: {
+      issuers: {
+        ca: {
+          type: 'step-ca-jwk',
+          url: 'https://ca.internal.example:9000',
+          provisioner: 'admin',
+          password: 'env:PW',
+        },
+      },
+      certificates: [
+        {
+          common_name: 'gateway.internal.example',
+          install: [
+            {
+              guest: 101,
+              key: { path: '/etc/nginx/ssl/gw.key', group: 'www-data', mode: '0640' },
+              cert: { path: '/etc/nginx/ssl/gw.crt' },
+            },
+          ],
+          follow_up: { type: 'reload-service', guest: 101, service: 'nginx' },
+        },
+      ],
+    },
+  });
+  const execIn: unknown[] = [];
+  const e = await testEngine(dir, {
+    onCall: (method, args) => void (method === 'exec' && execIn.push(args[0])),
+  });
+  try {
+    const r = await e.sync();
+    assert.equal(
+      r.outcome,
+      'ok',
+      JSON.stringify(e.events.filter((x) => x.type === 'node-end' && x.outcome === 'failed')),
+    );
+    assert.equal(e.mem.world.state.guests['101']!.status, 'stopped');
+    assert.ok(e.mem.world.state.guests['101']!.files['/etc/nginx/ssl/gw.key']);
+    const reload = e.events.find((x) => x.type === 'node-end' && x.id === 'reload/101:nginx');
+    assert.match(
+      reload?.type === 'node-end' ? reload.reason : '',
+      /101 is not running; nginx reads the new files when it starts/,
+    );
+    assert.ok(!execIn.includes(101), 'nothing is run in the stopped guest');
+  } finally {
+    cleanup(e);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
