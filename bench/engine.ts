@@ -9,13 +9,11 @@ import { FileCertificateStore } from '../src/certs/file-store.js';
 import { CERT_STORE_MUTATIONS, type CertificateStore } from '../src/certs/store.js';
 import { readOnly } from '../src/drivers/guard.js';
 import { createMemoryDrivers, MemoryWorld, type MemoryDrivers } from '../src/drivers/memory/index.js';
-import { traced } from '../src/drivers/trace.js';
-import type { Drivers } from '../src/drivers/index.js';
 import type { Counts, EngineEvent, RunOutcome } from '../src/engine/events.js';
 import { execute } from '../src/engine/execute.js';
 import { Journal } from '../src/engine/journal.js';
 import { buildPlan, decideAll, observeAll, summarize, type PlanSummary } from '../src/engine/plan.js';
-import { readOnlyDrivers } from '../src/engine/session.js';
+import { readOnlyDrivers, tracedDrivers } from '../src/engine/session.js';
 import { executionOrder } from '../src/graph/order.js';
 import type { ResourceGraph } from '../src/graph/types.js';
 import type { Inventory } from '../src/model/inventory.js';
@@ -454,19 +452,6 @@ function timedJournal(journal: Journal, acc: { ms: number; calls: number }): Jou
   });
 }
 
-/** As src/engine/session.ts wraps them: every driver call reported as an event. */
-function tracedDrivers(d: Drivers, emit: (e: EngineEvent) => void): Drivers {
-  const issuers = new Map<string, ReturnType<Drivers['issuer']>>();
-  return {
-    hypervisor: traced(d.hypervisor, 'hypervisor', emit),
-    containers: traced(d.containers, 'containers', emit),
-    issuer(name) {
-      let i = issuers.get(name);
-      if (!i) issuers.set(name, (i = traced(d.issuer(name), `issuer ${name}`, emit)));
-      return i;
-    },
-  };
-}
 
 function collapseKinds(kinds: string[]): string {
   const out: string[] = [];

@@ -161,7 +161,7 @@ function readPending(path: string): Map<string, string> {
   }
 }
 
-function tracedDrivers(d: Drivers, emit: EventSink): Drivers {
+export function tracedDrivers(d: Drivers, emit: EventSink): Drivers {
   const issuers = new Map<string, ReturnType<Drivers['issuer']>>();
   return {
     hypervisor: traced(d.hypervisor, 'hypervisor', emit),
