@@ -452,7 +452,6 @@ function timedJournal(journal: Journal, acc: { ms: number; calls: number }): Jou
   });
 }
 
-
 function collapseKinds(kinds: string[]): string {
   const out: string[] = [];
   for (let i = 0; i < kinds.length;) {
