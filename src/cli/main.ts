@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolveConfigDir } from '../config/files.js';
+import { labStateDirFor, resolveLabDir } from '../lab/state.js';
 import { UsageError } from './commands/engine-options.js';
 import { EXIT } from './exit-codes.js';
 
@@ -34,15 +35,23 @@ export function buildProgram(setExit: (code: number) => void): Command {
         "act through this driver instead of the config's target; memory is a simulated host kept in the state dir",
       ).choices(['lab', 'proxmox', 'memory']),
     )
+    .addOption(
+      new Option('--lab-dir <dir>', "the lab's directory (default: $PHOENIX_LAB_DIR, else ./.phoenix-lab)"),
+    )
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
 
   const configDir = () => resolveConfigDir(program.opts<{ configDir?: string }>().configDir);
+  /** Explicit --state-dir or $PHOENIX_STATE_DIR; else the lab's own when acting on the lab (so `lab reset` clears it). */
+  const stateDirFor = (g: { stateDir?: string; driver?: string }, dir: string, labDir: string) =>
+    g.stateDir ?? (process.env.PHOENIX_STATE_DIR ? undefined : labStateDirFor(dir, g.driver, labDir));
   const run = (fn: () => Promise<number>) => async () => setExit(await fn());
   const engine = <T extends object>(opts: T) => {
-    const g = program.opts<{ stateDir?: string; driver?: 'lab' | 'proxmox' | 'memory' }>();
-    return { configDir: configDir(), stateDir: g.stateDir, driver: g.driver, ...opts };
+    const g = program.opts<{ stateDir?: string; driver?: 'lab' | 'proxmox' | 'memory'; labDir?: string }>();
+    const dir = configDir();
+    const labDir = resolveLabDir(g.labDir);
+    return { configDir: dir, stateDir: stateDirFor(g, dir, labDir), labDir, driver: g.driver, ...opts };
   };
   const withEngineOptions = (cmd: Command, mutating: boolean): Command => {
     cmd
@@ -202,6 +211,32 @@ export function buildProgram(setExit: (code: number) => void): Command {
   );
 
   program
+    .command('lab')
+    .description(
+      'the lab: a local stand-in for a Proxmox host (real step-ca, nginx, dnsmasq; emulated Proxmox, Docker, Portainer)',
+    )
+    .argument('<action>', 'up | down | status | reset')
+    .addHelpText(
+      'after',
+      '\nup: start the lab (idempotent) and print what runs where; down: stop every process the lab started;\n' +
+        'status: guests, addresses, services and their health; reset: down, then remove all lab state.',
+    )
+    .action((action: string) =>
+      run(async () => {
+        if (!['up', 'down', 'status', 'reset'].includes(action))
+          throw new UsageError(`lab: unknown action "${action}" (up, down, status, reset)`);
+        const g = program.opts<{ labDir?: string; configDir?: string }>();
+        const { labCommand } = await import('./commands/lab.js');
+        return labCommand(action as 'up', {
+          labDir: resolveLabDir(g.labDir),
+          ...(action === 'up' || g.configDir || process.env.PHOENIX_CONFIG_DIR
+            ? { configDir: configDir() }
+            : {}),
+        });
+      })(),
+    );
+
+  program
     .command('history')
     .description('list recorded runs, or show one run and each of its actions')
     .argument('[run]', 'a run id, a unique prefix of one, or `last`')
@@ -212,7 +247,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
         const { resolveStateDir } = await import('../engine/state-dir.js');
         const { historyCommand } = await import('./commands/history.js');
         return historyCommand(runId, {
-          stateDir: resolveStateDir(program.opts<{ stateDir?: string }>().stateDir),
+          stateDir: resolveStateDir(
+            stateDirFor(
+              program.opts<{ stateDir?: string; driver?: string }>(),
+              configDir(),
+              resolveLabDir(program.opts<{ labDir?: string }>().labDir),
+            ),
+          ),
           json: opts.json,
           limit: Number(opts.limit) || 20,
         });

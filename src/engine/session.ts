@@ -21,6 +21,8 @@ export type DriverChoice = 'lab' | 'proxmox' | 'memory';
 export interface SessionOptions {
   readonly configDir: string;
   readonly stateDir: string;
+  /** The lab's directory, for the lab driver. */
+  readonly labDir?: string;
   readonly driver?: DriverChoice;
   /** The command line, for the journal and the lock holder. */
   readonly command: string;
@@ -78,8 +80,11 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const paths = statePaths(opts.stateDir);
   const lock = opts.mutating && !opts.dryRun ? acquireLock(paths.lock, { command: opts.command }) : undefined;
   try {
+    const choice = opts.driver ?? inventory.target;
+    // The lab acts on its view of the inventory: every address in 127/8, never a 10.x one.
+    const ctxInventory = choice === 'lab' ? (await import('../lab/view.js')).labView(inventory) : inventory;
     const drivers = tracedDrivers(
-      await createDrivers(opts.driver ?? inventory.target, paths.memoryWorld, opts.memoryLatencyMs),
+      await createDrivers(choice, paths.memoryWorld, opts.memoryLatencyMs, ctxInventory, opts.labDir),
       opts.emit,
     );
     const certs: CertificateStore = new FileCertificateStore(paths.certs);
@@ -98,7 +103,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       : `dry-${Date.now()}`;
     const cancel = new AbortController();
     const base = {
-      inventory,
+      inventory: ctxInventory,
       graph,
       certs,
       signal: cancel.signal,
@@ -187,17 +192,23 @@ export function readOnlyDrivers(d: Drivers): Drivers {
   };
 }
 
-async function createDrivers(choice: DriverChoice, worldPath: string, latencyMs?: number): Promise<Drivers> {
+async function createDrivers(
+  choice: DriverChoice,
+  worldPath: string,
+  latencyMs: number | undefined,
+  inventory: Inventory,
+  labDir: string | undefined,
+): Promise<Drivers> {
   switch (choice) {
     case 'memory': {
       const { createMemoryDrivers } = await import('../drivers/memory/index.js');
       return createMemoryDrivers({ statePath: worldPath, latencyMs }).drivers;
     }
-    case 'lab':
-      throw new SessionError(
-        'the lab target (a local stand-in for a Proxmox host) is not available in this version yet; run with `--driver memory` to act on a simulated host',
-        2,
-      );
+    case 'lab': {
+      const { createLabDrivers } = await import('../drivers/lab/index.js');
+      const { resolveLabDir } = await import('../lab/state.js');
+      return createLabDrivers({ labDir: resolveLabDir(labDir), inventory });
+    }
     case 'proxmox':
       throw new SessionError(
         'the Proxmox drivers are not available in this version yet; run with `--driver memory` to act on a simulated host',

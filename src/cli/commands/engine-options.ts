@@ -5,6 +5,7 @@ import type { DriverChoice } from '../../engine/session.js';
 export interface EngineCliOptions {
   configDir: string;
   stateDir?: string;
+  labDir?: string;
   driver?: DriverChoice;
   json?: boolean;
   verbose?: boolean;
@@ -17,6 +18,7 @@ export interface EngineCliOptions {
 export interface EngineSettings {
   configDir: string;
   stateDir: string;
+  labDir?: string;
   driver?: DriverChoice;
   json: boolean;
   verbose: boolean;
@@ -40,6 +42,7 @@ export function engineSettings(o: EngineCliOptions): EngineSettings {
   return {
     configDir: o.configDir,
     stateDir: resolveStateDir(o.stateDir),
+    labDir: o.labDir,
     driver: o.driver,
     json: Boolean(o.json),
     verbose: Boolean(o.verbose),

@@ -52,6 +52,7 @@ export async function withSession(
     session = await openSession({
       configDir: settings.configDir,
       stateDir: settings.stateDir,
+      labDir: settings.labDir,
       driver: settings.driver,
       command: req.command,
       args: req.args,

@@ -1,0 +1,205 @@
+import { readFile } from 'node:fs/promises';
+import { gatewayGuest } from '../../generate/topology.js';
+import { labAddress } from '../../lab/address.js';
+import { LabContainers } from '../../lab/containers.js';
+import { ensureCaMaterial, startStepCaInGuest } from '../../lab/services/step-ca.js';
+import type { CaSpec } from '../../lab/services/step-ca.js';
+import type { DnsSpec } from '../../lab/services/dnsmasq.js';
+import { serialised } from '../../lab/sandbox-store.js';
+import { labPaths, readLabState } from '../../lab/state.js';
+import { caGuestOf, caPortOf } from '../../lab/view.js';
+import type { GuestId, GuestRef, Inventory } from '../../model/inventory.js';
+import type { IssueRequest, Issued, IssuerDriver } from '../ca/types.js';
+import { StepCaJwkIssuer } from '../ca/step-jwk.js';
+import { DriverError } from '../errors.js';
+import type { FileAttrs, FileRead } from '../hypervisor/types.js';
+import type { Drivers } from '../index.js';
+import { labCommandHandler } from './commands.js';
+import { LabHypervisor } from './hypervisor.js';
+import type { LabGuestInfo } from './hypervisor.js';
+
+/**
+ * The lab target's drivers, built from the LAB VIEW of the inventory (every address already in 127/8):
+ * the lab hypervisor (sandboxes; the CA guest starts its real step-ca when it starts), the lab's service
+ * manager (commands.ts), the emulated Docker, and issuers pointed at the lab's own step-ca.
+ */
+
+/** A guest's /usr is the host's (bound read-only): files Phoenix installs under /usr/local live here instead. */
+const USR_LOCAL = '/usr/local/';
+const USR_LOCAL_IN_LAB = '/var/lib/phoenix-lab/usr-local/';
+const relocate = (target: GuestRef, path: string) =>
+  target !== 'host' && path.startsWith(USR_LOCAL) ? USR_LOCAL_IN_LAB + path.slice(USR_LOCAL.length) : path;
+
+export interface LabDriversOptions {
+  readonly labDir: string;
+  /** The lab view (labView) of the inventory. */
+  readonly inventory: Inventory;
+}
+
+/** What the lab knows about the CA from the inventory, or undefined when no guest runs step-ca. */
+export function caSpecOf(inv: Inventory): CaSpec | undefined {
+  const guest = caGuestOf(inv);
+  const ip = guest === undefined ? undefined : inv.guests.get(guest)?.ip;
+  if (guest === undefined || ip === undefined || ip === 'dhcp') return undefined;
+  const jwk = [...inv.issuers.values()].find((i) => i.type === 'step-ca-jwk');
+  const sc = inv.hypervisor.step_ca;
+  const names = [sc?.dns_name, `ca.${inv.domain}`, `step-ca.${inv.domain}`, 'localhost'];
+  for (const i of inv.issuers.values()) {
+    const url = i.type === 'step-ca-jwk' ? i.url : i.directory;
+    names.push(new URL(url).hostname);
+  }
+  return {
+    guest,
+    address: labAddress(ip),
+    port: caPortOf(inv),
+    provisioner: jwk?.type === 'step-ca-jwk' ? jwk.provisioner : (sc?.provisioner_name ?? 'admin'),
+    acmeProvisioner: sc?.acme_provisioner ?? 'acme',
+    dnsNames: [...new Set(names.filter((n): n is string => Boolean(n)))],
+    ...(sc?.root_ca_name ? { rootName: sc.root_ca_name } : {}),
+    ...(sc?.intermediate_ca_name ? { intermediateName: sc.intermediate_ca_name } : {}),
+  };
+}
+
+export function dnsSpecOf(inv: Inventory): DnsSpec | undefined {
+  return inv.hostAddress === undefined
+    ? undefined
+    : { address: labAddress(inv.hostAddress), domain: inv.domain };
+}
+
+export function guestInfoOf(inv: Inventory): (id: GuestId) => LabGuestInfo | undefined {
+  const gw = gatewayGuest(inv)?.id;
+  return (id) => {
+    const g = inv.guests.get(id);
+    if (!g) return undefined;
+    return {
+      unprivileged: g.kind === 'lxc' ? g.unprivileged : false,
+      ...(g.kind === 'lxc' ? { idMap: g.idMap } : {}),
+      ...(g.ip === undefined || g.ip === 'dhcp' ? {} : { address: g.ip }),
+      ...(id === gw ? { privilegedPorts: [80, 443] } : {}),
+    };
+  };
+}
+
+export class LabDriverHypervisor extends LabHypervisor {
+  constructor(
+    labDir: string,
+    private readonly inv: Inventory,
+  ) {
+    super({
+      labDir,
+      guests: guestInfoOf(inv),
+      commandHandler: (t, a, o) => this.commands(t, a, o),
+    });
+  }
+
+  private readonly commands = (...args: Parameters<ReturnType<typeof labCommandHandler>>) =>
+    labCommandHandler({
+      labDir: this.labDir,
+      hypervisor: () => this,
+      ...(dnsSpecOf(this.inv) ? { dns: dnsSpecOf(this.inv)! } : {}),
+    })(...args);
+
+  /** Starts the guest; the CA guest also starts its step-ca, as its systemd unit would. */
+  override async startGuest(id: GuestId): Promise<void> {
+    await super.startGuest(id);
+    await this.startGuestServices(id);
+  }
+
+  /** The services a running guest starts at boot in the lab: step-ca in the CA guest. */
+  async startGuestServices(id: GuestId): Promise<void> {
+    const spec = caSpecOf(this.inv);
+    if (spec?.guest !== id) return;
+    const binary = (await readLabState(this.labDir)).caBinary;
+    if (!binary)
+      throw new DriverError('the lab is not up (no step-ca binary recorded): run `phoenix lab up`');
+    const ca = await ensureCaMaterial(this.labDir, spec);
+    await startStepCaInGuest(await this.sandbox(id), this.labDir, ca, binary);
+  }
+
+  override readFile(target: GuestRef, path: string): Promise<FileRead | undefined> {
+    return super.readFile(target, relocate(target, path));
+  }
+  /**
+   * Writes to one target one at a time: two concurrent writes that both create the same missing parent
+   * directory race in the sandbox's mkdir (EEXIST), so the lab serialises them.
+   */
+  override writeFile(target: GuestRef, path: string, content: Uint8Array, attrs: FileAttrs): Promise<void> {
+    return serialised(`${this.labDir}#write:${target}`, () =>
+      super.writeFile(target, relocate(target, path), content, attrs),
+    );
+  }
+  override removeFile(target: GuestRef, path: string): Promise<void> {
+    return super.removeFile(target, relocate(target, path));
+  }
+}
+
+/** Loads the lab CA's facts on first use: the issuers can be built before `lab up` ran. */
+async function labCa(labDir: string) {
+  const state = await readLabState(labDir);
+  if (!state.ca) throw new DriverError('the lab CA is not prepared: run `phoenix lab up` first');
+  const rootPem = await readFile(`${labPaths(labDir).ca}/certs/root_ca.crt`, 'utf8');
+  return { ...state.ca, rootPem };
+}
+
+class LabJwkIssuer implements IssuerDriver {
+  private inner?: StepCaJwkIssuer;
+  constructor(
+    readonly name: string,
+    private readonly labDir: string,
+  ) {}
+  private async issuer(): Promise<StepCaJwkIssuer> {
+    if (this.inner) return this.inner;
+    const ca = await labCa(this.labDir);
+    const password = (await readFile(labPaths(this.labDir).password, 'utf8')).trim();
+    this.inner = new StepCaJwkIssuer({
+      url: ca.url,
+      provisioner: ca.provisioner,
+      password,
+      rootFingerprint: ca.rootFingerprint,
+      timeoutMs: 15_000,
+      name: this.name,
+    });
+    return this.inner;
+  }
+  async roots(): Promise<string> {
+    return (await labCa(this.labDir)).rootPem;
+  }
+  async issue(request: IssueRequest): Promise<Issued> {
+    return (await this.issuer()).issue(request);
+  }
+}
+
+class LabAcmeIssuer implements IssuerDriver {
+  constructor(
+    readonly name: string,
+    private readonly labDir: string,
+  ) {}
+  async roots(): Promise<string> {
+    return (await labCa(this.labDir)).rootPem;
+  }
+  issue(): Promise<Issued> {
+    return Promise.reject(new DriverError('ACME issuance arrives with the certificates work (issue 5)'));
+  }
+}
+
+export function createLabDrivers(opts: LabDriversOptions): Drivers & { hypervisor: LabDriverHypervisor } {
+  const hypervisor = new LabDriverHypervisor(opts.labDir, opts.inventory);
+  const containers = new LabContainers(hypervisor.guestsDir, hypervisor);
+  const issuers = new Map<string, IssuerDriver>();
+  return {
+    hypervisor,
+    containers,
+    issuer(name) {
+      let i = issuers.get(name);
+      if (i) return i;
+      const cfg = opts.inventory.issuers.get(name);
+      if (!cfg) throw new DriverError(`no issuer named "${name}"`);
+      i =
+        cfg.type === 'step-ca-jwk'
+          ? new LabJwkIssuer(name, opts.labDir)
+          : new LabAcmeIssuer(name, opts.labDir);
+      issuers.set(name, i);
+      return i;
+    },
+  };
+}
