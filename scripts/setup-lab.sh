@@ -3,6 +3,7 @@
 # the real step-ca (scripts/build-step-ca.sh). Idempotent: a machine that has everything installs nothing.
 #   nginx      the gateway guest's web server (real)
 #   dnsmasq    the lab host's DNS (real)
+#   pebble     a throwaway test ACME server (src/lab/pebble.ts)
 #   perl       the sandbox launcher that binds ports below 1024 for a guest's services
 #   openssl    certificate tooling
 #   util-linux unshare / nsenter / setpriv: guests as user+mount namespace sandboxes
@@ -15,6 +16,7 @@ log() { echo "setup-lab: $*" >&2; }
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq)
+command -v pebble >/dev/null 2>&1 || need+=(pebble)
 command -v perl >/dev/null 2>&1 || need+=(perl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 { command -v unshare && command -v nsenter && command -v setpriv; } >/dev/null 2>&1 || need+=(util-linux)
@@ -39,7 +41,7 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
   fi
 else
-  log "nginx, dnsmasq, perl, openssl and util-linux are installed"
+  log "nginx, dnsmasq, pebble, perl, openssl and util-linux are installed"
 fi
 
 log "step-ca: $(bash scripts/build-step-ca.sh)"
