@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { DriverError, NotFoundError } from '../drivers/errors.js';
 import type {
@@ -9,8 +8,19 @@ import type {
   VolumeSpec,
 } from '../drivers/containers/types.js';
 import type { HypervisorDriver } from '../drivers/hypervisor/types.js';
-import { scanCompose } from '../drivers/memory/compose-scan.js';
-import { NoSuchContainer } from '../drivers/memory/containers.js';
+import {
+  applyDeploy,
+  checkDeploy,
+  createVolume,
+  DAEMON_DOWN,
+  emptyDocker,
+  listVolumes,
+  observeContainer,
+  observeStack,
+  restartContainer,
+  scanStack,
+  volumeNeeded,
+} from '../drivers/memory/docker-model.js';
 import type { WorldContainer, WorldDocker } from '../drivers/memory/world.js';
 import type { GuestId } from '../model/inventory.js';
 import { readJson, writeJson } from './sandbox-fs.js';
@@ -21,11 +31,6 @@ import { serialised } from './sandbox-store.js';
  * is kept per guest in `<lab>/guests/<id>/docker.json`; the rules are the memory emulator's (the same
  * compose scan, so a missing external volume fails exactly like Docker), and changes need the guest to run.
  */
-
-const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]+$/;
-const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
-const DAEMON_DOWN =
-  'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?';
 
 export class LabContainers implements ContainerDriver {
   readonly name = 'lab-docker (emulated)';
@@ -41,7 +46,7 @@ export class LabContainers implements ContainerDriver {
   }
 
   private async read(guest: GuestId): Promise<WorldDocker> {
-    return (await readJson<WorldDocker>(this.file(guest))) ?? { volumes: {}, stacks: {}, containers: {} };
+    return (await readJson<WorldDocker>(this.file(guest))) ?? emptyDocker();
   }
 
   /** Read-modify-write of a running guest's daemon state. */
@@ -58,104 +63,33 @@ export class LabContainers implements ContainerDriver {
   }
 
   async listVolumes(guest: GuestId): Promise<VolumeSpec[]> {
-    const volumes = (await this.read(guest)).volumes;
-    return Object.values(volumes)
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .map((v) => ({ ...v }));
+    return listVolumes(await this.read(guest));
   }
 
   async getStack(guest: GuestId, name: string): Promise<StackObservation | undefined> {
-    const docker = await this.read(guest);
-    const stack = docker.stacks[name];
-    if (!stack) return undefined;
-    return {
-      name: stack.name,
-      contentHash: stack.contentHash,
-      services: stack.services.map((s) => ({
-        ...s,
-        running: docker.containers[s.container]?.running ?? false,
-      })),
-    };
+    return observeStack(await this.read(guest), name);
   }
 
   async getContainer(guest: GuestId, name: string): Promise<ContainerObservation | undefined> {
-    const c = (await this.read(guest)).containers[name];
-    return c && { name: c.name, running: c.running, startedAt: c.startedAt };
+    return observeContainer(await this.read(guest), name);
   }
 
   async createVolume(guest: GuestId, spec: VolumeSpec): Promise<void> {
-    if (!VOLUME_NAME.test(spec.name)) {
-      throw new DriverError(
-        `create ${spec.name}: "${spec.name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`,
-      );
-    }
     await this.mutate(guest, (docker) => {
-      const existing = docker.volumes[spec.name];
-      if (existing) {
-        if (existing.driver === spec.driver) return;
-        throw new DriverError(
-          `Error response from daemon: create ${spec.name}: driver '${existing.driver}' already has volume '${spec.name}': volume name must be unique`,
-        );
-      }
-      docker.volumes[spec.name] = { ...spec };
+      if (volumeNeeded(docker, spec)) createVolume(docker, spec);
     });
   }
 
   async deployStack(guest: GuestId, stack: StackDeploy): Promise<void> {
-    if (!PROJECT_NAME.test(stack.name)) {
-      throw new DriverError(
-        `invalid project name "${stack.name}": must be lowercase letters, digits, "-" or "_"`,
-      );
-    }
-    let scanned;
-    try {
-      scanned = await scanCompose(stack.name, stack.compose, stack.env);
-    } catch (err) {
-      throw new DriverError(`failed to deploy a stack: ${(err as Error).message}`);
-    }
+    const scanned = await scanStack(stack);
     await this.mutate(guest, (docker) => {
-      const missing = scanned.volumes.find((v) => v.external && !docker.volumes[v.name]);
-      if (missing) throw new DriverError(`external volume "${missing.name}" not found`);
-      for (const service of scanned.services) {
-        const holder = docker.containers[service.container];
-        if (holder && holder.stack !== stack.name) {
-          throw new DriverError(
-            `Conflict. The container name "/${service.container}" is already in use by container "${createHash('sha256').update(service.container).digest('hex')}". You have to remove (or rename) that container to be able to reuse that name.`,
-          );
-        }
-      }
-      const startedAt = this.now().toISOString();
-      for (const volume of scanned.volumes) {
-        if (!volume.external) docker.volumes[volume.name] ??= { name: volume.name, driver: 'local' };
-      }
-      for (const service of scanned.services) {
-        const current = docker.containers[service.container];
-        const unchanged = current?.configHash === service.configHash;
-        const container: WorldContainer = {
-          name: service.container,
-          running: true,
-          startedAt: unchanged && current.running ? current.startedAt : startedAt,
-          stack: stack.name,
-          configHash: service.configHash,
-          ...(service.restart === undefined ? {} : { restart: service.restart }),
-        };
-        docker.containers[service.container] = container;
-      }
-      docker.stacks[stack.name] = {
-        name: stack.name,
-        contentHash: stack.contentHash,
-        services: scanned.services.map((s) => ({ name: s.name, container: s.container })),
-      };
+      checkDeploy(docker, stack, scanned);
+      applyDeploy(docker, stack, scanned, this.now());
     });
   }
 
   async restartContainer(guest: GuestId, name: string): Promise<void> {
-    await this.mutate(guest, (docker) => {
-      const container = docker.containers[name];
-      if (!container) throw new NoSuchContainer(name);
-      container.running = true;
-      container.startedAt = this.now().toISOString();
-    });
+    await this.mutate(guest, (docker) => restartContainer(docker, name, this.now()));
   }
 
   /** For `phoenix lab status`: the emulated containers of a guest. */
