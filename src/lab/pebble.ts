@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes, webcrypto, createPrivateKey } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadX509 } from '../certs/x509.js';
 import { httpsTransport } from '../drivers/ca/trust.js';
 import { assertLoopback } from './address.js';
+import { pkcs8Pem, randomSerial } from './step-ca/pki.js';
 
 /**
  * A throwaway pebble (Let's Encrypt's test ACME server, Debian's `pebble` 2.4.0) on a loopback address, for
@@ -400,19 +401,6 @@ async function createListenerPki(address: string): Promise<ListenerPki> {
     certPem: `${leaf.toString('pem')}\n`,
     keyPem: await pkcs8Pem(leafKeys.privateKey),
   };
-}
-
-async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
-    .export({ type: 'pkcs8', format: 'pem' })
-    .toString();
-}
-
-function randomSerial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = bytes[0]! & 0x7f;
-  return bytes.toString('hex');
 }
 
 async function tail(file: string, lines = 20): Promise<string> {

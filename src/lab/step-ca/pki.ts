@@ -109,7 +109,7 @@ export async function createProvisionerKey(password: string): Promise<Provisione
   return { publicJwk, encryptedKey };
 }
 
-async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
+export async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
     .export({ type: 'pkcs8', format: 'pem' })
@@ -117,7 +117,7 @@ async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
 }
 
 /** 16 random bytes; the top bit cleared keeps the DER integer positive without a padding byte. */
-function randomSerial(): string {
+export function randomSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = bytes[0]! & 0x7f;
   return bytes.toString('hex');
