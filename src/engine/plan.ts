@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { ResourceGraph, ResourceKind } from '../graph/types.js';
-import { executionOrder } from '../graph/order.js';
 import type { Action, Change, Context, Decision, Handler } from '../resources/types.js';
 import { handlerFor } from '../resources/index.js';
 import { mapLimit } from './concurrency.js';
@@ -119,11 +118,6 @@ export function summarize(plan: Pick<Plan, 'nodes'>): PlanSummary {
     else s[n.action]++;
   }
   return s;
-}
-
-/** Nodes in an order that puts requirements first, restricted to a selection. */
-export function orderOf(graph: ResourceGraph): string[] {
-  return executionOrder(graph);
 }
 
 export function errorText(e: unknown): string {

@@ -8,6 +8,7 @@ import type { Rule } from './context.js';
 import { checkFirewall } from './firewall.js';
 import { checkGuestReferences } from './guest-references.js';
 import { checkGuestSanity } from './guest-sanity.js';
+import { checkIdMaps } from './id-maps.js';
 import { checkLegacyHooks } from './legacy-hooks.js';
 import { checkSecrets } from './secrets.js';
 import { checkSharedVolumeMounts } from './shared-volumes.js';
@@ -25,6 +26,7 @@ export const RULES: readonly Rule[] = [
   checkSharedVolumeMounts,
   checkUniqueness,
   checkGuestSanity,
+  checkIdMaps,
   checkStackDeployments,
   checkComposeVariables,
   checkStackVolumes,
