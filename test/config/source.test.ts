@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,6 +13,7 @@ import {
 } from '../../src/config/source.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'phoenix-source-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const write = (name: string, data: string | Buffer) => {
   const p = join(dir, name);
   writeFileSync(p, data);

@@ -49,7 +49,7 @@ export async function testEngine(
       `fixture config is invalid: ${analysis.diagnostics.items.map((d) => d.message).join('; ')}`,
     );
   }
-  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'phoenix-engine-'));
+  const stateDir = opts.stateDir ?? temporary(mkdtempSync(join(tmpdir(), 'phoenix-engine-')));
   const mem = createMemoryDrivers({ statePath: join(stateDir, 'world.json'), ...opts });
   const certs = new FileCertificateStore(join(stateDir, 'certs'));
   const journal = Journal.open(join(stateDir, 'journal.sqlite'));
@@ -124,6 +124,15 @@ export async function testEngine(
     },
   };
   return engine;
+}
+
+/** State dirs are removed when the test process ends, whether or not a test reached its cleanup. */
+const created: string[] = [];
+function temporary(dir: string): string {
+  if (created.length === 0)
+    process.on('exit', () => created.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  created.push(dir);
+  return dir;
 }
 
 export function cleanup(e: TestEngine): void {
