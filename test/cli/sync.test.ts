@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PHOENIX_BIN, phoenix } from '../helpers/cli.js';
+import { memorySyncArgs, phoenix, spawnPhoenix } from '../helpers/cli.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/homelab', import.meta.url));
 
@@ -80,25 +79,7 @@ test(
 test(
   'a second concurrent sync is refused at once, naming the holder; the first completes undisturbed',
   withState(async (state, run) => {
-    const first = spawn(
-      process.execPath,
-      [
-        PHOENIX_BIN,
-        '--config-dir',
-        EXAMPLE,
-        '--state-dir',
-        state,
-        '--driver',
-        'memory',
-        'sync',
-        'all',
-        '--memory-latency',
-        '20',
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const first = spawnPhoenix(memorySyncArgs(EXAMPLE, state, 20));
     const exited = new Promise<number | null>((resolve) => first.on('exit', (code) => resolve(code)));
     for (let i = 0; i < 200 && !existsSync(join(state, 'phoenix.lock')); i++)
       await new Promise((r) => setTimeout(r, 25));
@@ -154,23 +135,7 @@ test(
 test(
   'Ctrl-C starts nothing new, lets running actions finish, and exits 130; the next sync completes',
   withState(async (state, run) => {
-    const child = spawn(
-      process.execPath,
-      [
-        PHOENIX_BIN,
-        '--config-dir',
-        EXAMPLE,
-        '--state-dir',
-        state,
-        '--driver',
-        'memory',
-        'sync',
-        'all',
-        '--memory-latency',
-        '30',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnPhoenix(memorySyncArgs(EXAMPLE, state, 30));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

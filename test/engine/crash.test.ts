@@ -1,27 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Journal } from '../../src/engine/journal.js';
-import { PHOENIX_BIN, phoenix } from '../helpers/cli.js';
+import { memorySyncArgs, phoenix, spawnPhoenix } from '../helpers/cli.js';
 import { installedPairsMatchStore, worldView } from '../helpers/world-view.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/homelab', import.meta.url));
-const args = (state: string) => [
-  '--config-dir',
-  EXAMPLE,
-  '--state-dir',
-  state,
-  '--driver',
-  'memory',
-  'sync',
-  'all',
-  '--memory-latency',
-  '10',
-];
+const args = (state: string) => memorySyncArgs(EXAMPLE, state, 10);
 
 /**
  * Starts a sync and kills it with SIGKILL just after it announced its `k`-th action: the kill lands at a
@@ -29,10 +17,8 @@ const args = (state: string) => [
  */
 function killedAtAction(state: string, k: number): Promise<'killed' | 'finished'> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [PHOENIX_BIN, ...args(state)], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
+    const child = spawnPhoenix(args(state));
+    child.stderr.resume();
     let seen = 0;
     child.stdout.on('data', (d: Buffer) => {
       seen += (d.toString().match(/ start /g) ?? []).length;
