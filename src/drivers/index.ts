@@ -1,6 +1,7 @@
 import type { IssuerDriver } from './ca/types.js';
 import type { ContainerDriver } from './containers/types.js';
 import type { HypervisorDriver } from './hypervisor/types.js';
+import type { TlsProbe } from './probe/types.js';
 
 /** Everything the resources may touch of the outside world. */
 export interface Drivers {
@@ -8,4 +9,6 @@ export interface Drivers {
   readonly containers: ContainerDriver;
   /** The driver for a named issuer of the certificate manifest. */
   issuer(name: string): IssuerDriver;
+  /** What live TLS endpoints serve (read-only). */
+  readonly tls: TlsProbe;
 }

@@ -171,6 +171,7 @@ export function tracedDrivers(d: Drivers, emit: EventSink): Drivers {
   return {
     hypervisor: traced(d.hypervisor, 'hypervisor', emit),
     containers: traced(d.containers, 'containers', emit),
+    tls: traced(d.tls, 'tls', emit),
     issuer(name) {
       let i = issuers.get(name);
       if (!i) issuers.set(name, (i = traced(d.issuer(name), `issuer ${name}`, emit)));
@@ -184,6 +185,7 @@ export function readOnlyDrivers(d: Drivers): Drivers {
   return {
     hypervisor: readOnly(d.hypervisor, HYPERVISOR_MUTATIONS, 'hypervisor'),
     containers: readOnly(d.containers, CONTAINER_MUTATIONS, 'containers'),
+    tls: d.tls,
     issuer(name) {
       let i = issuers.get(name);
       if (!i) issuers.set(name, (i = readOnly(d.issuer(name), ISSUER_MUTATIONS, `issuer ${name}`)));

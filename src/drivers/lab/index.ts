@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { gatewayGuest } from '../../generate/topology.js';
-import { labAddress } from '../../lab/address.js';
+import { assertLoopback, labAddress } from '../../lab/address.js';
 import { LabContainers } from '../../lab/containers.js';
 import { ensureCaMaterial, startStepCaInGuest } from '../../lab/services/step-ca.js';
 import type { CaSpec } from '../../lab/services/step-ca.js';
@@ -14,6 +14,8 @@ import { StepCaJwkIssuer } from '../ca/step-jwk.js';
 import { DriverError } from '../errors.js';
 import type { FileAttrs, FileRead } from '../hypervisor/types.js';
 import type { Drivers } from '../index.js';
+import { servedCertificateAt } from '../probe/tls.js';
+import type { TlsProbe } from '../probe/types.js';
 import { labCommandHandler } from './commands.js';
 import { LabHypervisor } from './hypervisor.js';
 import type { LabGuestInfo } from './hypervisor.js';
@@ -182,6 +184,18 @@ class LabAcmeIssuer implements IssuerDriver {
   }
 }
 
+/** Dials a guest's lab address (the lab view's 127/8 address), never a configured one. */
+export function labTlsProbe(inv: Inventory): TlsProbe {
+  return {
+    served({ guest, port, serverName, signal }) {
+      const ip = guest === 'host' ? inv.hostAddress : inv.guests.get(guest)?.ip;
+      if (ip === undefined || ip === 'dhcp')
+        return Promise.reject(new DriverError(`${guest} has no static address to dial`));
+      return servedCertificateAt(assertLoopback(labAddress(ip)), port, serverName, signal);
+    },
+  };
+}
+
 export function createLabDrivers(opts: LabDriversOptions): Drivers & { hypervisor: LabDriverHypervisor } {
   const hypervisor = new LabDriverHypervisor(opts.labDir, opts.inventory);
   const containers = new LabContainers(hypervisor.guestsDir, hypervisor);
@@ -189,6 +203,7 @@ export function createLabDrivers(opts: LabDriversOptions): Drivers & { hyperviso
   return {
     hypervisor,
     containers,
+    tls: labTlsProbe(opts.inventory),
     issuer(name) {
       let i = issuers.get(name);
       if (i) return i;

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { ExecResult } from '../hypervisor/types.js';
 import type { GuestRef } from '../../model/inventory.js';
+import { loadNginx, NGINX_CONF } from './nginx-model.js';
 import type { MemoryWorld, WorldService, WorldSpace } from './world.js';
 
 /**
@@ -11,8 +12,9 @@ import type { MemoryWorld, WorldService, WorldSpace } from './world.js';
  *   systemctl reload|restart|start|stop|is-active UNIT...  (a reload/restart/start "installs" a missing unit)
  *   docker restart CONTAINER...                             (guests only)
  *   test -r|-e|-f PATH, cat PATH..., true, false
- *   nginx -t        (checks that every ssl_certificate(_key) file in /etc/nginx/conf.d/*.conf exists, as nginx
- *                    does when it loads them; nginx's own grammar is not modelled)
+ *   nginx -t        (loads every ssl_certificate(_key) pair in /etc/nginx/conf.d/*.conf: nginx-model.ts)
+ *                   systemctl start|restart|reload nginx load it too: a failed load fails the command and a
+ *                   running nginx keeps serving what it served (WorldService.served)
  *   update-ca-certificates
  */
 
@@ -66,14 +68,19 @@ function systemctl(world: MemoryWorld, space: WorldSpace, args: string[]): ExecR
     case 'reload': {
       const inactive = names.find((n) => existing(n) !== undefined && !existing(n)!.active);
       if (inactive !== undefined) return fail(1, `${inactive}.service is not active, cannot reload.\n`);
+      const nginxLoad = names.includes('nginx') ? loadNginx(space) : undefined;
+      if (nginxLoad && !nginxLoad.ok) return fail(1, `Job for nginx.service failed.\n${nginxLoad.error}`);
       world.mutate(() => {
         for (const n of names) (space.services[n] ??= newService()).reloads += 1;
+        if (nginxLoad?.ok) space.services.nginx!.served = nginxLoad.served;
       });
       return ok();
     }
     case 'restart':
     case 'start': {
       const changes = verb === 'restart' || names.some((n) => !existing(n)?.active);
+      const nginxLoad = changes && names.includes('nginx') ? loadNginx(space) : undefined;
+      if (nginxLoad && !nginxLoad.ok) return fail(1, `Job for nginx.service failed.\n${nginxLoad.error}`);
       if (changes) {
         world.mutate(() => {
           for (const n of names) {
@@ -81,6 +88,7 @@ function systemctl(world: MemoryWorld, space: WorldSpace, args: string[]): ExecR
             service.active = true;
             if (verb === 'restart') service.restarts += 1;
           }
+          if (nginxLoad?.ok) space.services.nginx!.served = nginxLoad.served;
         });
       }
       return ok();
@@ -92,7 +100,10 @@ function systemctl(world: MemoryWorld, space: WorldSpace, args: string[]): ExecR
       }
       if (names.some((n) => existing(n)!.active)) {
         world.mutate(() => {
-          for (const n of names) space.services[n]!.active = false;
+          for (const n of names) {
+            space.services[n]!.active = false;
+            delete space.services[n]!.served;
+          }
         });
       }
       return ok();
@@ -137,23 +148,10 @@ function testFile(space: WorldSpace, args: string[]): ExecResult {
   return space.files[posix.resolve('/', path!)] ? ok() : fail(1, '');
 }
 
-const NGINX_CONF = '/etc/nginx/nginx.conf';
-
 function nginx(space: WorldSpace, args: string[]): ExecResult {
   if (args[0] !== '-t') return fail(1, `nginx: invalid option: "${args.join(' ')}"\n`);
-  for (const [path, file] of Object.entries(space.files)) {
-    if (!/^\/etc\/nginx\/conf\.d\/[^/]+\.conf$/.test(path)) continue;
-    const text = Buffer.from(file.content, 'base64').toString('utf8');
-    for (const m of text.matchAll(/^\s*ssl_certificate(_key)?\s+([^;\s]+)\s*;/gm)) {
-      if (space.files[m[2]!]) continue;
-      const what = m[1] ? 'certificate key' : 'certificate';
-      return fail(
-        1,
-        `nginx: [emerg] cannot load ${what} "${m[2]}": BIO_new_file() failed (SSL: error:80000002:system library::No such file or directory)\n` +
-          `nginx: configuration file ${NGINX_CONF} test failed\n`,
-      );
-    }
-  }
+  const load = loadNginx(space);
+  if (!load.ok) return fail(1, load.error);
   return fail(
     0,
     `nginx: the configuration file ${NGINX_CONF} syntax is ok\nnginx: configuration file ${NGINX_CONF} test is successful\n`,

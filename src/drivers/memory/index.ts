@@ -3,6 +3,7 @@ import type { FaultRule } from './calls.js';
 import { MemoryContainers } from './containers.js';
 import { MemoryHypervisor } from './hypervisor.js';
 import { MemoryIssuer } from './issuer.js';
+import { memoryTlsProbe } from './tls.js';
 import { MemoryWorld } from './world.js';
 
 /**
@@ -52,6 +53,6 @@ export function createMemoryDrivers(opts: MemoryDriversOptions = {}): MemoryDriv
   const hypervisor = new MemoryHypervisor(world, shared);
   const containers = new MemoryContainers(world, shared);
   const issuer = new MemoryIssuer(world, shared);
-  const drivers: Drivers = { hypervisor, containers, issuer: () => issuer };
+  const drivers: Drivers = { hypervisor, containers, issuer: () => issuer, tls: memoryTlsProbe(world) };
   return { drivers, world, hypervisor, containers, issuer };
 }

@@ -32,6 +32,8 @@ export interface WorldService {
   active: boolean;
   reloads: number;
   restarts: number;
+  /** nginx only: the certificate (PEM) served per server name since the last successful load. */
+  served?: Record<string, string>;
 }
 
 /** What the host and every guest have: a filesystem and systemd services. */
