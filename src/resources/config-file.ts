@@ -27,6 +27,11 @@ export interface ConfigFileSpec {
   check?(ctx: Context, node: ResourceNode): Promise<void>;
   /** Run after installing: reload the program that reads the file. */
   activate?(ctx: Context, node: ResourceNode): Promise<void>;
+  /**
+   * Proves the running program uses the file (dnsmasq answers every name, the gateway serves each
+   * certificate). Runs in verify, after the file itself checked out, and only when the target runs.
+   */
+  verifyLive?(ctx: Context, node: ResourceNode): Promise<void>;
 }
 
 export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation & HandlerDebt> {
@@ -62,7 +67,11 @@ export function configFileHandler(spec: ConfigFileSpec): Handler<FileObservation
       }
       await spec.activate?.(ctx, node);
     },
-    verify: (ctx, node) => verifyManagedFile(ctx, spec.file(ctx, node)),
+    async verify(ctx, node) {
+      const file = spec.file(ctx, node);
+      await verifyManagedFile(ctx, file);
+      if (spec.verifyLive && (await isRunning(ctx, file.target))) await spec.verifyLive(ctx, node);
+    },
   };
 }
 
