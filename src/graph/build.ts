@@ -174,6 +174,8 @@ function addCertificate(
 
   const fileIds: string[] = [];
   for (const target of cert.install) {
+    // A target's files are installed together by its first file (install.ts); the others follow it.
+    let first: string | undefined;
     for (const role of ['key', 'cert', 'chain'] as const) {
       const file: FileSpec | undefined = target[role];
       if (!file) continue;
@@ -197,8 +199,9 @@ function addCertificate(
           owns: [ownedPath(file.location)],
           spec: { kind: 'file', certificate: cert.name, role, file },
         },
-        [certId, ...guestReq(file.location.guest)],
+        [certId, ...guestReq(file.location.guest), ...(first ? [first] : [])],
       );
+      first ??= id;
       fileIds.push(id);
     }
   }

@@ -20,7 +20,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import { DriverError } from '../drivers/errors.js';
+import { DriverError, NotFoundError } from '../drivers/errors.js';
 import type { FileAttrs, FileRead } from '../drivers/hypervisor/types.js';
 import { toHostId } from '../model/idmap.js';
 import type { IdMap } from '../model/idmap.js';
@@ -240,6 +240,20 @@ export async function removeSpaceFile(space: FileSpace, path: string): Promise<v
   if (!st) return;
   if (st.isDirectory()) throw new DriverError(`${space.label}: ${guestPath} is a directory`);
   await unlink(target);
+}
+
+/** rename(2) of a file within one directory of the space; a missing source is an error, not a no-op. */
+export async function renameSpaceFile(space: FileSpace, from: string, to: string): Promise<void> {
+  const src = checkGuestPath(from);
+  const dst = checkGuestPath(to);
+  if (posix.dirname(src) !== posix.dirname(dst))
+    throw new DriverError(`${space.label}: rename only within one directory (${src} → ${dst})`);
+  const dir = await resolveExisting(space, posix.dirname(src));
+  const st =
+    dir === undefined ? undefined : await lstat(join(dir, posix.basename(src))).catch(() => undefined);
+  if (dir === undefined || !st?.isFile()) throw new NotFoundError(`${space.label}: ${src}`);
+  await rename(join(dir, posix.basename(src)), join(dir, posix.basename(dst)));
+  await syncDir(dir);
 }
 
 /** What of the host's /etc a fresh rootfs starts with; `follow` copies link targets instead of links. */

@@ -22,6 +22,7 @@ import {
   mountsBelow,
   readSpaceFile,
   removeSpaceFile,
+  renameSpaceFile,
   writeSpaceFile,
 } from './sandbox-fs.js';
 import type { FileSpace } from './sandbox-fs.js';
@@ -370,6 +371,10 @@ export class Sandbox {
 
   async removeFile(path: string): Promise<void> {
     return removeSpaceFile(this.space, this.checkPath(path));
+  }
+
+  async renameFile(from: string, to: string): Promise<void> {
+    return renameSpaceFile(this.space, this.checkPath(from), this.checkPath(to));
   }
 
   /**

@@ -4,6 +4,7 @@ import type { FileAttrs } from '../drivers/hypervisor/types.js';
 import type { ResourceNode } from '../graph/types.js';
 import type { GuestRef } from '../model/inventory.js';
 import type { Context, Decision, Handler } from './types.js';
+import { contentFor, installTarget, targetHolding } from './install.js';
 import { noop } from './types.js';
 
 /**
@@ -88,19 +89,21 @@ export function octal(mode: number): string {
 
 /** The certificate material a file node installs. */
 function certificateFile(node: ResourceNode): ManagedFile {
-  if (node.spec.kind !== 'file') throw new Error(`${node.id} is not a file`);
-  const { certificate, role, file } = node.spec;
+  const { certificate, role, file } = fileSpecOf(node);
   return {
     target: file.location.guest,
     path: file.location.path,
     attrs: { owner: file.owner, group: file.group, mode: file.mode },
     async content(ctx) {
       const stored = await ctx.certs.load(certificate);
-      if (!stored) return undefined;
-      const text = role === 'key' ? stored.keyPem : role === 'cert' ? stored.certPem : stored.chainPem;
-      return new TextEncoder().encode(text);
+      return stored ? contentFor(stored, role) : undefined;
     },
   };
+}
+
+function fileSpecOf(node: ResourceNode) {
+  if (node.spec.kind !== 'file') throw new Error(`${node.id} is not a file`);
+  return node.spec;
 }
 
 export const fileHandler: Handler<FileObservation> = {
@@ -112,6 +115,15 @@ export const fileHandler: Handler<FileObservation> = {
       seen,
       upstream.changed.filter((id) => id.startsWith('cert/')),
     ),
-  apply: (ctx, node) => writeManagedFile(ctx, certificateFile(node)),
+  // The whole install target goes in together (install.ts); a sibling that runs later finds it done.
+  async apply(ctx, node) {
+    const { certificate, file } = fileSpecOf(node);
+    const stored = await ctx.certs.load(certificate);
+    if (!stored)
+      throw new DriverError(
+        `nothing to write to ${file.location.guest}:${file.location.path}: ${certificate} is not issued`,
+      );
+    await installTarget(ctx, certificate, targetHolding(ctx, certificate, file), stored);
+  },
   verify: (ctx, node) => verifyManagedFile(ctx, certificateFile(node)),
 };

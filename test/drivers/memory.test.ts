@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DriverError, MutationRefused, NotFoundError } from '../../src/drivers/errors.js';
 import { readOnly } from '../../src/drivers/guard.js';
+import { createCsr, generateKey, parseCertificate } from '../../src/certs/x509.js';
 import { HYPERVISOR_MUTATIONS } from '../../src/drivers/hypervisor/types.js';
 import type { GuestKind, GuestSettings } from '../../src/drivers/hypervisor/types.js';
 import { createMemoryDrivers } from '../../src/drivers/memory/index.js';
@@ -153,9 +154,80 @@ test('nginx -t fails, like nginx, when a configured certificate file is missing'
     /cannot load certificate key "\/etc\/nginx\/ssl\/a\.key"/,
   );
   await hv.writeFile(101, '/etc/nginx/ssl/a.key', new TextEncoder().encode('x'), { ...attrs, mode: 0o600 });
+  assert.match((await hv.exec(101, ['nginx', '-t'])).stderr, /key values mismatch/);
+});
+
+test('the emulated nginx serves what its last successful load read; a failed reload keeps the old certificate', async () => {
+  const mem = createMemoryDrivers();
+  const hv = mem.hypervisor;
+  await running(hv, 101);
+  const attrs = { owner: 'root', group: 'root', mode: 0o644 };
+  const enc = (t: string) => new TextEncoder().encode(t);
+  const issue = async () => {
+    const key = await generateKey('ecdsa-p256');
+    const csrPem = await createCsr(key.keyPem, {
+      commonName: 'a.test',
+      dnsNames: ['a.test'],
+      ipAddresses: [],
+    });
+    const cert = await mem.issuer.issue({
+      csrPem,
+      commonName: 'a.test',
+      dnsNames: ['a.test'],
+      ipAddresses: [],
+      usage: 'server',
+    });
+    return { key: key.keyPem, cert: cert.certPem, serial: (await parseCertificate(cert.certPem)).serial };
+  };
+  const install = async (p: { key: string; cert: string }) => {
+    await hv.writeFile(101, '/etc/nginx/ssl/a.crt', enc(p.cert), attrs);
+    await hv.writeFile(101, '/etc/nginx/ssl/a.key', enc(p.key), { ...attrs, mode: 0o600 });
+  };
+  const conf =
+    'server {\n  listen 443 ssl;\n  server_name a.test;\n  ssl_certificate /etc/nginx/ssl/a.crt;\n  ssl_certificate_key /etc/nginx/ssl/a.key;\n}\n';
+  await hv.writeFile(101, '/etc/nginx/conf.d/site.conf', enc(conf), attrs);
+  const first = await issue();
+  await install(first);
   const ok = await hv.exec(101, ['nginx', '-t']);
   assert.equal(ok.exitCode, 0);
   assert.match(ok.stderr, /test is successful/);
+  const probe = { guest: 101, port: 443, serverName: 'a.test' } as const;
+  await assert.rejects(mem.drivers.tls.served(probe), /ECONNREFUSED/, 'nothing listens before nginx starts');
+  assert.equal((await hv.exec(101, ['systemctl', 'start', 'nginx'])).exitCode, 0);
+  assert.equal((await mem.drivers.tls.served(probe)).serial, first.serial);
+
+  const second = await issue();
+  await install({ key: first.key, cert: second.cert });
+  const bad = await hv.exec(101, ['systemctl', 'reload', 'nginx']);
+  assert.equal(bad.exitCode, 1);
+  assert.match(bad.stderr, /key values mismatch/);
+  assert.equal(
+    (await mem.drivers.tls.served(probe)).serial,
+    first.serial,
+    'the old certificate is still served',
+  );
+
+  await install(second);
+  assert.equal((await hv.exec(101, ['systemctl', 'reload', 'nginx'])).exitCode, 0);
+  assert.equal((await mem.drivers.tls.served(probe)).serial, second.serial);
+  await assert.rejects(mem.drivers.tls.served({ ...probe, serverName: 'b.test' }), /handshake rejected/);
+  await hv.exec(101, ['systemctl', 'stop', 'nginx']);
+  await assert.rejects(mem.drivers.tls.served(probe), /ECONNREFUSED/);
+});
+
+test('renameFile moves a file within its directory and refuses another directory or a missing source', async () => {
+  const { hypervisor: hv } = createMemoryDrivers();
+  await running(hv, 101);
+  const attrs = { owner: 'root', group: 'root', mode: 0o640 };
+  await hv.writeFile(101, '/etc/a/.x.new', new TextEncoder().encode('new'), attrs);
+  await hv.renameFile(101, '/etc/a/.x.new', '/etc/a/x');
+  assert.equal(new TextDecoder().decode((await hv.readFile(101, '/etc/a/x'))!.content), 'new');
+  assert.equal(await hv.readFile(101, '/etc/a/.x.new'), undefined);
+  await assert.rejects(hv.renameFile(101, '/etc/a/x', '/etc/b/x'), /within one directory/);
+  await assert.rejects(
+    hv.renameFile(101, '/etc/a/nope', '/etc/a/x'),
+    (e: unknown) => e instanceof NotFoundError,
+  );
 });
 
 test('systemctl: reload installs and counts, is-active answers 0/3, stop and reload follow systemd', async () => {
@@ -348,6 +420,7 @@ test('behind the read-only guard every mutation is refused and nothing is counte
     exec: () => guarded.exec('host', ['true']),
     writeFile: () => guarded.writeFile('host', '/etc/x', text('x'), ROOT_FILE),
     removeFile: () => guarded.removeFile('host', '/etc/x'),
+    renameFile: () => guarded.renameFile('host', '/etc/x', '/etc/y'),
   };
   for (const method of HYPERVISOR_MUTATIONS) {
     await assert.rejects(attempts[method](), (err: unknown) => err instanceof MutationRefused, method);

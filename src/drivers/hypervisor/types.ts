@@ -89,6 +89,11 @@ export interface HypervisorDriver {
   /** Writes atomically (temp file in the same directory, then rename) with the given attributes. */
   writeFile(target: GuestRef, path: string, content: Uint8Array, attrs: FileAttrs): Promise<void>;
   removeFile(target: GuestRef, path: string): Promise<void>;
+  /**
+   * Renames a file within one directory (atomic, like rename(2)): staged files are put in place one rename
+   * each, after they were checked together.
+   */
+  renameFile(target: GuestRef, from: string, to: string): Promise<void>;
 }
 
 /** Methods that change the world. The read-only guard refuses exactly these. */
@@ -103,4 +108,5 @@ export const HYPERVISOR_MUTATIONS = [
   'exec',
   'writeFile',
   'removeFile',
+  'renameFile',
 ] as const satisfies ReadonlyArray<keyof HypervisorDriver>;

@@ -5,6 +5,7 @@ import {
   ensureTraversable,
   readSpaceFile,
   removeSpaceFile,
+  renameSpaceFile,
   writeSpaceFile,
 } from '../../lab/sandbox-fs.js';
 import type { FileSpace } from '../../lab/sandbox-fs.js';
@@ -181,6 +182,11 @@ export class LabHypervisor implements HypervisorDriver {
   async removeFile(target: GuestRef, path: string): Promise<void> {
     if (target === 'host') return removeSpaceFile(await this.hostSpace(), path);
     return (await this.sandbox(target)).removeFile(path);
+  }
+
+  async renameFile(target: GuestRef, from: string, to: string): Promise<void> {
+    if (target === 'host') return renameSpaceFile(await this.hostSpace(), from, to);
+    return (await this.sandbox(target)).renameFile(from, to);
   }
 
   /** The inventory's map, else Proxmox's default for the guest's unprivileged flag; VMs are not shifted. */

@@ -247,6 +247,21 @@ export class MemoryHypervisor implements HypervisorDriver {
     });
   }
 
+  async renameFile(target: GuestRef, from: string, to: string): Promise<void> {
+    await this.recorder.enter('renameFile', [target, from, to]);
+    const space = this.requireSpace(target);
+    const src = checkPath(from);
+    const dst = checkPath(to);
+    if (posix.dirname(src) !== posix.dirname(dst))
+      throw new DriverError(`rename only within one directory (${src} → ${dst})`);
+    const file = space.files[src];
+    if (!file) throw new NotFoundError(`${target}:${src}`);
+    this.world.mutate(() => {
+      space.files[dst] = file;
+      delete space.files[src];
+    });
+  }
+
   private requireGuest(id: GuestId): WorldGuest {
     const guest = this.world.guest(id);
     if (!guest) throw new NotFoundError(`guest ${id}`);
