@@ -90,6 +90,14 @@ export function buildGraph(inv: Inventory, diags: Diagnostics): ResourceGraph {
   addStacks(inv, add, filesByGuest);
   addNetworkServices(inv, add, guestReq, filesByGuest);
 
+  // A reload of the gateway's nginx proves the new certificates are served: their TLS servers must be configured.
+  for (const d of nodes.values()) {
+    if (d.spec.kind === 'reload' && d.spec.service === 'nginx' && d.spec.guest !== 'host') {
+      const gateway = ids.gateway(d.spec.guest);
+      if (nodes.has(gateway)) d.requires.add(gateway);
+    }
+  }
+
   const frozen = new Map<string, ResourceNode>();
   for (const d of nodes.values()) {
     frozen.set(d.id, { ...d, requires: [...d.requires], triggers: [...d.triggers], owns: d.owns });

@@ -18,7 +18,13 @@ export function decideTrigger(
   debt?: HandlerDebt,
 ): Decision {
   const fired = changed.filter((id) => node.triggers.includes(id));
-  if (fired.length) return { action: 'update', reason: `${what}: ${fired.join(', ')} changed` };
+  if (fired.length)
+    return {
+      action: 'update',
+      reason: `${what}: ${fired.join(', ')} changed`,
+      // Apply needs to know what changed in this run: only those can be put back when the handler fails.
+      changes: fired.map((id) => ({ field: 'trigger', to: id })),
+    };
   if (debt?.pending)
     return { action: 'update', reason: `${what}: still owed since an earlier run changed ${debt.pending}` };
   return noop(`nothing it watches changed`);

@@ -20,6 +20,10 @@ export const ROLES: readonly Role[] = ['key', 'cert', 'chain'];
 export const stagingPath = (path: string): string =>
   posix.join(posix.dirname(path), `.${posix.basename(path)}.phoenix-new`);
 
+/** The file a new install replaced, kept until the service proved it serves the new one (rollback). */
+export const previousPath = (path: string): string =>
+  posix.join(posix.dirname(path), `.${posix.basename(path)}.phoenix-previous`);
+
 export function contentFor(stored: StoredCertificate, role: Role): Uint8Array {
   const text = role === 'key' ? stored.keyPem : role === 'cert' ? stored.certPem : stored.chainPem;
   return new TextEncoder().encode(text);
@@ -76,6 +80,7 @@ export async function installTarget(
         `the staged key and certificate of ${certificate} in ${where} do not belong together; nothing was replaced`,
       );
     }
+    for (const s of staged) await keepPrevious(ctx, where, s.file.location.path);
     while (staged.length > 0) {
       const s = staged[0]!;
       await hv.renameFile(where, s.staging, s.file.location.path);
@@ -86,14 +91,46 @@ export async function installTarget(
   }
 }
 
-async function upToDate(ctx: Context, file: FileSpec, content: Uint8Array): Promise<boolean> {
-  let have;
+async function keepPrevious(ctx: Context, where: FileSpec['location']['guest'], path: string): Promise<void> {
+  const hv = ctx.drivers.hypervisor;
+  const current = await readIfPresent(ctx, where, path);
+  // Without a current file there is nothing to go back to; a stale copy from an older install must not linger.
+  if (current) await hv.writeFile(where, previousPath(path), current.content, current.attrs);
+  else await hv.removeFile(where, previousPath(path));
+}
+
+async function readIfPresent(ctx: Context, where: FileSpec['location']['guest'], path: string) {
   try {
-    have = await ctx.drivers.hypervisor.readFile(file.location.guest, file.location.path);
+    return await ctx.drivers.hypervisor.readFile(where, path);
   } catch (e) {
-    if (e instanceof NotFoundError) return false;
+    if (e instanceof NotFoundError) return undefined;
     throw e;
   }
+}
+
+/**
+ * Puts back what the last install replaced, for the given installed files: used when the service does not
+ * take the new certificate, so it keeps serving the old valid one. Returns the paths restored.
+ */
+export async function restorePrevious(ctx: Context, files: readonly FileSpec[]): Promise<string[]> {
+  const restored: string[] = [];
+  for (const f of files) {
+    const { guest, path } = f.location;
+    if (!(await readIfPresent(ctx, guest, previousPath(path)))) continue;
+    await ctx.drivers.hypervisor.renameFile(guest, previousPath(path), path);
+    restored.push(`${guest}:${path}`);
+  }
+  return restored;
+}
+
+/** Once the new certificate is proven served, the old key has no reason to stay on disk. */
+export async function discardPrevious(ctx: Context, files: readonly FileSpec[]): Promise<void> {
+  for (const f of files)
+    await ctx.drivers.hypervisor.removeFile(f.location.guest, previousPath(f.location.path));
+}
+
+async function upToDate(ctx: Context, file: FileSpec, content: Uint8Array): Promise<boolean> {
+  const have = await readIfPresent(ctx, file.location.guest, file.location.path);
   return (
     have !== undefined &&
     sha256(have.content) === sha256(content) &&

@@ -1,10 +1,13 @@
 import { DriverError } from '../drivers/errors.js';
 import type { ResourceNode } from '../graph/types.js';
 import type { GuestRef } from '../model/inventory.js';
-import { isRunning } from './config-file.js';
+import type { FileSpec } from '../model/inventory.js';
+import { isRunning, run } from './config-file.js';
+import { discardPrevious, restorePrevious } from './install.js';
+import { proveServed, servedNow } from './served-proof.js';
 import { shouldRun } from './guest.js';
 import { decideTrigger, readDebt, type HandlerDebt } from './handlers.js';
-import { noop, type Context, type Handler } from './types.js';
+import { noop, type Context, type Decision, type Handler } from './types.js';
 
 function target(node: ResourceNode): { guest: GuestRef; service: string } {
   if (node.spec.kind !== 'reload') throw new Error(`${node.id} is not a reload`);
@@ -47,6 +50,51 @@ export const reloadHandler: Handler<ReloadObservation> = {
     }
     return d;
   },
-  apply: (ctx, node) => systemctl(ctx, target(node).guest, 'reload', target(node).service),
-  verify: (ctx, node) => systemctl(ctx, target(node).guest, 'is-active', target(node).service),
+  async apply(ctx, node, decision) {
+    const { guest, service } = target(node);
+    if (service !== 'nginx') return systemctl(ctx, guest, 'reload', service);
+    const changed = changedFiles(ctx, decision);
+    try {
+      await run(ctx, guest, ['nginx', '-t']);
+      await systemctl(ctx, guest, 'reload', service);
+      await proveServed(ctx, guest);
+    } catch (e) {
+      throw await rollBack(ctx, guest, changed, e);
+    }
+    await discardPrevious(ctx, changed);
+  },
+  async verify(ctx, node) {
+    const { guest, service } = target(node);
+    await systemctl(ctx, guest, 'is-active', service);
+    if (service === 'nginx') await servedNow(ctx, guest);
+  },
 };
+
+/** The installed files whose change in this run fired the handler: the only ones it may put back. */
+function changedFiles(ctx: Context, decision: Decision): FileSpec[] {
+  return (decision.changes ?? [])
+    .map((c) => ctx.graph.nodes.get(String(c.to))?.spec)
+    .filter((s): s is Extract<ResourceNode['spec'], { kind: 'file' }> => s?.kind === 'file')
+    .map((s) => s.file);
+}
+
+/**
+ * nginx did not take the new certificates (its config test failed, or it kept serving the old ones): put
+ * the previous files back and reload, so it serves the old valid certificate and the files on disk say
+ * so. The store keeps the new certificate; the next run installs it again once the cause is fixed.
+ */
+async function rollBack(ctx: Context, guest: GuestRef, files: FileSpec[], cause: unknown): Promise<Error> {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const restored = await restorePrevious(ctx, files);
+  if (restored.length === 0) return new DriverError(`${why}; there were no previous files to put back`);
+  try {
+    await systemctl(ctx, guest, 'reload', 'nginx');
+  } catch (e) {
+    return new DriverError(
+      `${why}; put back ${restored.length} previous file(s), but the reload after that failed too: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  return new DriverError(
+    `${why}; put back the previous ${restored.join(', ')} and reloaded: nginx serves the previous certificate`,
+  );
+}

@@ -135,6 +135,7 @@ test('a reload is one node per service, requiring every file of every certificat
     'file/101:/etc/nginx/ssl/a.key',
     'file/101:/etc/nginx/ssl/b.crt',
     'file/101:/etc/nginx/ssl/b.key',
+    'gateway/101',
     'guest/101',
   ]);
 });

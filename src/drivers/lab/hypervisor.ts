@@ -10,6 +10,7 @@ import {
 } from '../../lab/sandbox-fs.js';
 import type { FileSpace } from '../../lab/sandbox-fs.js';
 import { serialised } from '../../lab/sandbox-store.js';
+import { ensureNginxConf } from '../../lab/services/nginx.js';
 import { Sandbox } from '../../lab/sandbox.js';
 import type { Listen } from '../../lab/sandbox.js';
 import { effectiveIdMap, IDENTITY } from '../../model/idmap.js';
@@ -158,7 +159,10 @@ export class LabHypervisor implements HypervisorDriver {
     if ((await sandbox.status()) !== 'running') throw sandbox.notRunning();
     const handled = await this.commandHandler?.(target, argv, opts);
     if (handled) return handled;
-    const check = isNginxTest(argv) ? await this.listeners(target) : [];
+    const testing = isNginxTest(argv);
+    // The test reads the same nginx.conf the lab's service starts with, even before nginx first started.
+    if (testing) await ensureNginxConf(sandbox);
+    const check = testing ? await this.listeners(target) : [];
     return sandbox.exec(argv, { ...opts, check });
   }
 
