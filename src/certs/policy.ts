@@ -23,6 +23,8 @@ export interface CertObservation {
   readonly unreadable?: string;
   readonly pairMatches?: boolean;
   readonly issuer?: string;
+  /** Whether it chains to the configured issuer's current root; undefined when that could not be checked. */
+  readonly chainsToIssuer?: boolean;
   readonly facts?: CertFacts;
   /** ARI (RFC 9773) suggested renewal window start, when the CA offers one. */
   readonly ariRenewAfter?: string;
@@ -49,10 +51,13 @@ const specDiffers: Check = (w, s) => {
   return undefined;
 };
 
-const issuerChanged: Check = (w, s) =>
-  s.issuer !== undefined && s.issuer !== w.issuer
-    ? `issued by ${s.issuer}, configured issuer is ${w.issuer}`
-    : undefined;
+const issuerChanged: Check = (w, s) => {
+  if (s.issuer !== undefined && s.issuer !== w.issuer)
+    return `issued by ${s.issuer}, configured issuer is ${w.issuer}`;
+  if (s.chainsToIssuer === false)
+    return `issued by another CA: it does not chain to ${w.issuer}'s current root`;
+  return undefined;
+};
 
 const expiredOrDue: Check = (w, s) => {
   const f = s.facts!;
@@ -82,6 +87,29 @@ export const RENEWAL_CHECKS: readonly Check[] = [
   expiredOrDue,
   ariSaysRenew,
 ];
+
+const expired: Check = (_w, s) => {
+  const left = Date.parse(s.facts!.notAfter) - Date.parse(s.at);
+  return left <= 0 ? `expired ${days(-left)} ago` : undefined;
+};
+
+/** What makes a certificate unusable (not merely due): what verification after issuing checks. */
+export const VALIDITY_CHECKS: readonly Check[] = [
+  missing,
+  unreadable,
+  pairMismatch,
+  specDiffers,
+  issuerChanged,
+  expired,
+];
+
+export function invalidReason(want: Certificate, seen: CertObservation): string | undefined {
+  for (const check of VALIDITY_CHECKS) {
+    const reason = check(want, seen);
+    if (reason) return reason;
+  }
+  return undefined;
+}
 
 export function renewalReason(want: Certificate, seen: CertObservation, force = false): string | undefined {
   for (const check of RENEWAL_CHECKS) {

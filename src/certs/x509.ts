@@ -255,3 +255,31 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
 export function splitPemChain(pem: string): string[] {
   return (pem.match(PEM_CERTIFICATE) ?? []).map((block) => `${block}\n`);
 }
+
+const MAX_CHAIN_DEPTH = 8;
+
+/**
+ * True when the leaf (first of `certPem`) chains, through the intermediates in `certPem` and `chainPem`,
+ * to one of `rootsPem`: each link's issuer name matches and its signature verifies. Unparsable input is false.
+ */
+export function chainsTo(certPem: string, chainPem: string, rootsPem: string): boolean {
+  try {
+    const [leaf, ...rest] = [...splitPemChain(certPem), ...splitPemChain(chainPem)].map(
+      (p) => new NodeX509(p),
+    );
+    const roots = splitPemChain(rootsPem).map((p) => new NodeX509(p));
+    if (!leaf || roots.length === 0) return false;
+    const signedBy = (child: NodeX509, parent: NodeX509) =>
+      child.checkIssued(parent) && child.verify(parent.publicKey);
+    let current = leaf;
+    for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
+      if (roots.some((r) => signedBy(current, r))) return true;
+      const next = rest.find((i) => i !== current && signedBy(current, i));
+      if (!next) return false;
+      current = next;
+    }
+    return false;
+  } catch {
+    return false;
+  }
+}

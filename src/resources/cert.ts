@@ -1,10 +1,12 @@
-import { createCsr, generateKey, keyMatchesCert, parseCertificate } from '../certs/x509.js';
-import { renewalReason, type CertObservation } from '../certs/policy.js';
+import type { StoredCertificate } from '../certs/store.js';
+import { chainsTo, createCsr, generateKey, keyMatchesCert, parseCertificate } from '../certs/x509.js';
+import { invalidReason, renewalReason, type CertObservation } from '../certs/policy.js';
 import { DriverError } from '../drivers/errors.js';
 import type { ResourceNode } from '../graph/types.js';
 import type { Certificate } from '../model/inventory.js';
 import type { Context, Handler } from './types.js';
 import { noop } from './types.js';
+import { gatewayWebroot } from './acme-webroot.js';
 
 function certOf(node: ResourceNode): Certificate {
   if (node.spec.kind !== 'cert') throw new Error(`${node.id} is not a certificate`);
@@ -25,6 +27,8 @@ export async function observeCertificate(
     return {
       at,
       ...forced,
+      ...(await renewalInfo(ctx, name, stored.issuer, stored.certPem)),
+      ...(await chainCheck(ctx, stored)),
       stored: true,
       issuer: stored.issuer,
       pairMatches: await keyMatchesCert(stored.keyPem, stored.certPem),
@@ -48,6 +52,37 @@ export async function observeCertificate(
   }
 }
 
+/**
+ * ARI, when the certificate's issuer offers it. The CA's advice is one input among others: when it cannot
+ * be had, the decision rests on the certificate itself, as it would with a CA without ARI.
+ */
+async function renewalInfo(
+  ctx: Context,
+  name: string,
+  issuer: string,
+  certPem: string,
+): Promise<{ ariRenewAfter?: string }> {
+  const want = ctx.inventory.certificates.find((c) => c.name === name);
+  if (!want || want.issuer !== issuer || !ctx.inventory.issuers.has(issuer)) return {};
+  try {
+    const info = await ctx.drivers.issuer(issuer).renewalInfo?.(certPem);
+    return info ? { ariRenewAfter: info.renewAfter } : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Whether the stored certificate chains to its issuer's current root (a CA that was re-created does not). */
+async function chainCheck(ctx: Context, stored: StoredCertificate): Promise<{ chainsToIssuer?: boolean }> {
+  if (!ctx.inventory.issuers.has(stored.issuer)) return {};
+  try {
+    const roots = await ctx.drivers.issuer(stored.issuer).roots();
+    return { chainsToIssuer: chainsTo(stored.certPem, stored.chainPem, roots) };
+  } catch {
+    return {};
+  }
+}
+
 async function issue(ctx: Context, cert: Certificate): Promise<void> {
   const key = await generateKey(cert.keyType);
   const csrPem = await createCsr(key.keyPem, {
@@ -55,14 +90,23 @@ async function issue(ctx: Context, cert: Certificate): Promise<void> {
     dnsNames: cert.dnsNames,
     ipAddresses: cert.ipAddresses,
   });
-  const issued = await ctx.drivers.issuer(cert.issuer).issue({
-    csrPem,
-    commonName: cert.commonName,
-    dnsNames: cert.dnsNames,
-    ipAddresses: cert.ipAddresses,
-    usage: cert.usage,
-    lifetimeSeconds: cert.lifetimeSeconds,
-  });
+  const previous = await ctx.certs.load(cert.name);
+  const acme = ctx.inventory.issuers.get(cert.issuer)?.type === 'acme';
+  const issued = await ctx.drivers.issuer(cert.issuer).issue(
+    {
+      csrPem,
+      commonName: cert.commonName,
+      dnsNames: cert.dnsNames,
+      ipAddresses: cert.ipAddresses,
+      usage: cert.usage,
+      lifetimeSeconds: cert.lifetimeSeconds,
+    },
+    {
+      signal: ctx.signal,
+      ...(acme ? { http01: gatewayWebroot(ctx) } : {}),
+      ...(previous?.issuer === cert.issuer ? { replaces: previous.certPem } : {}),
+    },
+  );
   if (!(await keyMatchesCert(key.keyPem, issued.certPem))) {
     throw new DriverError(
       `issuer ${cert.issuer} returned a certificate that does not match the key it was asked to sign`,
@@ -89,7 +133,8 @@ export const certHandler: Handler<CertObservation & { forced?: boolean }> = {
   async verify(ctx, node) {
     const cert = certOf(node);
     const seen = await observeCertificate(ctx, cert.name);
-    const reason = renewalReason(cert, seen);
+    // A CA may hand out lifetimes shorter than the renewal window: due again is still a valid result.
+    const reason = invalidReason(cert, seen);
     if (reason) throw new DriverError(`certificate ${cert.name} is still not valid after issuing: ${reason}`);
   },
   // The observation time changes every run; only the certificate itself belongs in a plan's fingerprint.

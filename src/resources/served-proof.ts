@@ -47,11 +47,8 @@ async function mismatches(ctx: Context, wanted: readonly Expectation[]): Promise
   return out.sort();
 }
 
-export async function proveServed(
-  ctx: Context,
-  guest: GuestRef,
-  deadlineMs = SERVED_DEADLINE_MS,
-): Promise<void> {
+export async function proveServed(ctx: Context, guest: GuestRef): Promise<void> {
+  const deadlineMs = ctx.servedDeadlineMs ?? SERVED_DEADLINE_MS;
   const wanted = await expectations(ctx, guest);
   if (wanted.length === 0) return;
   const until = Date.now() + deadlineMs;
@@ -62,7 +59,7 @@ export async function proveServed(
     if (wrong.length === 0) return;
     if (Date.now() + wait > until || ctx.signal.aborted) {
       throw new DriverError(
-        `not served within ${Math.round(deadlineMs / 1000)} s after the reload: ${wrong.join('; ')}`,
+        `not served within ${deadlineMs < 1000 ? `${deadlineMs} ms` : `${Math.round(deadlineMs / 1000)} s`} after the reload: ${wrong.join('; ')}`,
       );
     }
     await sleep(wait, undefined, { signal: ctx.signal }).catch(() => undefined);

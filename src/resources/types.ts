@@ -41,6 +41,8 @@ export interface Context {
   readonly signal: AbortSignal;
   /** Reports a bounded wait, so progress output says what is awaited. */
   readonly waiting: (awaited: string, deadlineMs: number) => void;
+  /** How long a reloaded service may take to serve the installed certificates (default 20 s). */
+  readonly servedDeadlineMs?: number;
   /** Certificates to renew whether due or not (`certs renew --force`). */
   readonly forceRenew?: ReadonlySet<string>;
   /** Handlers owed by an earlier run that ended between a change and its handler: id → cause. */

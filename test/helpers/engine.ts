@@ -18,6 +18,7 @@ import { readOnlyDrivers } from '../../src/engine/session.js';
 import { executionOrder } from '../../src/graph/order.js';
 import type { ResourceGraph } from '../../src/graph/types.js';
 import type { Context } from '../../src/resources/types.js';
+import type { Drivers } from '../../src/drivers/index.js';
 
 /** The engine wired to the in-memory world, in-process, for tests. */
 export interface TestEngine {
@@ -29,11 +30,18 @@ export interface TestEngine {
   readonly stateDir: string;
   sync(opts?: {
     graph?: ResourceGraph;
+    /** Certificates to renew whether due or not. */
+    force?: readonly string[];
+    /** Wraps the drivers for this run (fault injection that the memory drivers' rules cannot express). */
+    drivers?: (d: Drivers) => Drivers;
+    servedDeadlineMs?: number;
     interrupt?: AbortSignal;
     plan?: Plan;
     concurrency?: number;
   }): Promise<ExecuteResult>;
   plan(graph?: ResourceGraph): Promise<Plan>;
+  /** Phoenix's stored copy of a certificate (throws when not issued). */
+  readStored(name: string): Promise<import('../../src/certs/store.js').StoredCertificate>;
   /** A fresh engine over the same world and state (as a second process would see it). */
   reopen(): Promise<TestEngine>;
   close(): void;
@@ -85,12 +93,21 @@ export async function testEngine(
         dryRun: false,
         startedAt: new Date().toISOString(),
       });
+      const force = o.force ? { forceRenew: new Set(o.force) } : {};
+      const pendingHandlers = journal.pendingHandlers();
       const result = await execute(
         g,
         executionOrder(g),
         {
-          ctx: { ...ctx, graph: g },
-          readCtx: { ...readCtx, graph: g },
+          ctx: {
+            ...ctx,
+            ...force,
+            graph: g,
+            pendingHandlers,
+            drivers: o.drivers ? o.drivers(ctx.drivers) : ctx.drivers,
+            ...(o.servedDeadlineMs !== undefined ? { servedDeadlineMs: o.servedDeadlineMs } : {}),
+          },
+          readCtx: { ...readCtx, ...force, graph: g, pendingHandlers },
           journal,
           runId,
           emit: (e) => events.push(e),
@@ -114,6 +131,11 @@ export async function testEngine(
         configDir,
         configDigest: 'test',
       });
+    },
+    async readStored(name) {
+      const stored = await certs.load(name);
+      if (!stored) throw new Error(`${name} is not issued`);
+      return stored;
     },
     async reopen() {
       journal.close();

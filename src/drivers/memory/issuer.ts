@@ -1,7 +1,8 @@
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { DriverError } from '../errors.js';
 import { ISSUER_MUTATIONS } from '../ca/types.js';
-import type { IssueRequest, Issued, IssuerDriver } from '../ca/types.js';
+import type { IssueOptions, IssueRequest, Issued, IssuerDriver } from '../ca/types.js';
+import { validateHttp01 } from './http01.js';
 import { importKeyPair, loadX509 } from '../../certs/x509.js';
 import type { X509Module } from '../../certs/x509.js';
 import { CallRecorder } from './calls.js';
@@ -64,8 +65,10 @@ export class MemoryIssuer implements IssuerDriver {
     return (await this.loadRoot()).certPem;
   }
 
-  async issue(request: IssueRequest): Promise<Issued> {
+  async issue(request: IssueRequest, options: IssueOptions = {}): Promise<Issued> {
     await this.recorder.enter('issue', [request]);
+    // Given a responder, it behaves as an ACME CA: every name is validated over http-01 first.
+    if (options.http01 && this.world) await validateHttp01(this.world, request.dnsNames, options.http01);
     const lifetime = request.lifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS;
     if (!Number.isInteger(lifetime) || lifetime <= 0) {
       throw new DriverError(`invalid certificate lifetime ${lifetime} s: must be a positive whole number`);
