@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyse, type Analysis } from '../../src/analyse.js';
 import { FileCertificateStore } from '../../src/certs/file-store.js';
-import { CERT_STORE_MUTATIONS } from '../../src/certs/store.js';
+import { CERT_STORE_MUTATIONS, type StoredCertificate } from '../../src/certs/store.js';
 import { readOnly } from '../../src/drivers/guard.js';
 import {
   createMemoryDrivers,
@@ -41,7 +41,7 @@ export interface TestEngine {
   }): Promise<ExecuteResult>;
   plan(graph?: ResourceGraph): Promise<Plan>;
   /** Phoenix's stored copy of a certificate (throws when not issued). */
-  readStored(name: string): Promise<import('../../src/certs/store.js').StoredCertificate>;
+  readStored(name: string): Promise<StoredCertificate>;
   /** A fresh engine over the same world and state (as a second process would see it). */
   reopen(): Promise<TestEngine>;
   close(): void;
