@@ -4,7 +4,7 @@ import type { GuestRef } from '../model/inventory.js';
 import type { FileSpec } from '../model/inventory.js';
 import { isRunning, run } from './config-file.js';
 import { discardPrevious, restorePrevious } from './install.js';
-import { proveServed, servedNow } from './served-proof.js';
+import { proveServed } from './served-proof.js';
 import { shouldRun } from './guest.js';
 import { decideTrigger, readDebt, type HandlerDebt } from './handlers.js';
 import { noop, type Context, type Decision, type Handler } from './types.js';
@@ -56,17 +56,22 @@ export const reloadHandler: Handler<ReloadObservation> = {
     const changed = changedFiles(ctx, decision);
     try {
       await run(ctx, guest, ['nginx', '-t']);
+    } catch (e) {
+      // nginx was not told anything: it still serves what it loaded; only the files on disk go back.
+      throw await rollBack(ctx, guest, changed, e, false);
+    }
+    try {
       await systemctl(ctx, guest, 'reload', service);
       await proveServed(ctx, guest);
     } catch (e) {
-      throw await rollBack(ctx, guest, changed, e);
+      throw await rollBack(ctx, guest, changed, e, true);
     }
     await discardPrevious(ctx, changed);
   },
   async verify(ctx, node) {
     const { guest, service } = target(node);
     await systemctl(ctx, guest, 'is-active', service);
-    if (service === 'nginx') await servedNow(ctx, guest);
+    if (service === 'nginx') await proveServed(ctx, guest);
   },
 };
 
@@ -83,10 +88,20 @@ function changedFiles(ctx: Context, decision: Decision): FileSpec[] {
  * the previous files back and reload, so it serves the old valid certificate and the files on disk say
  * so. The store keeps the new certificate; the next run installs it again once the cause is fixed.
  */
-async function rollBack(ctx: Context, guest: GuestRef, files: FileSpec[], cause: unknown): Promise<Error> {
+async function rollBack(
+  ctx: Context,
+  guest: GuestRef,
+  files: FileSpec[],
+  cause: unknown,
+  reloaded: boolean,
+): Promise<Error> {
   const why = cause instanceof Error ? cause.message : String(cause);
   const restored = await restorePrevious(ctx, files);
   if (restored.length === 0) return new DriverError(`${why}; there were no previous files to put back`);
+  if (!reloaded)
+    return new DriverError(
+      `${why}; nginx was not reloaded and serves the previous certificate; put back the previous ${restored.join(', ')}`,
+    );
   try {
     await systemctl(ctx, guest, 'reload', 'nginx');
   } catch (e) {

@@ -192,7 +192,7 @@ test('nginx config test failing: previous files put back, old certificate served
     assert.equal(run.outcome, 'failed');
     assert.match(
       failures(e).join('\n'),
-      /reload\/101:nginx: .*unknown directive.*put back the previous 101:\/etc\/nginx\/ssl\/nginx\.internal\.thinkheads\.ai\.key, 101:\/etc\/nginx\/ssl\/nginx\.internal\.thinkheads\.ai\.crt and reloaded/,
+      /reload\/101:nginx: .*unknown directive.*nginx was not reloaded and serves the previous certificate; put back the previous 101:\/etc\/nginx\/ssl\/nginx\.internal\.thinkheads\.ai\.key, 101:\/etc\/nginx\/ssl\/nginx\.internal\.thinkheads\.ai\.crt/,
     );
     assert.equal(fileText(e, CRT), oldCert, 'the files on disk are the ones nginx serves');
     assert.equal(await served(e), old);

@@ -19,12 +19,17 @@ import { executionOrder } from '../../src/graph/order.js';
 import type { ResourceGraph } from '../../src/graph/types.js';
 import type { Context } from '../../src/resources/types.js';
 import type { Drivers } from '../../src/drivers/index.js';
+import { createLabDrivers } from '../../src/drivers/lab/index.js';
+import { labView } from '../../src/lab/view.js';
 
 /** The engine wired to the in-memory world, in-process, for tests. */
 export interface TestEngine {
   readonly analysis: Analysis;
   readonly graph: ResourceGraph;
+  /** The memory world's drivers (unused when the engine acts on a lab). */
   readonly mem: MemoryDrivers;
+  /** The drivers the engine acts through. */
+  readonly drivers: Drivers;
   readonly events: EngineEvent[];
   readonly journal: Journal;
   readonly stateDir: string;
@@ -49,7 +54,11 @@ export interface TestEngine {
 
 export async function testEngine(
   configDir: string,
-  opts: MemoryDriversOptions & { stateDir?: string } = {},
+  opts: MemoryDriversOptions & {
+    stateDir?: string;
+    /** Act on this lab (its drivers and the lab view of the inventory) instead of the memory world. */
+    labDir?: string;
+  } = {},
 ): Promise<TestEngine> {
   const analysis = await analyse(configDir);
   if (!analysis.graph || !analysis.inventory || analysis.diagnostics.errorCount) {
@@ -63,23 +72,26 @@ export async function testEngine(
   const journal = Journal.open(join(stateDir, 'journal.sqlite'));
   const events: EngineEvent[] = [];
   const graph = analysis.graph;
+  const inventory = opts.labDir ? labView(analysis.inventory) : analysis.inventory;
+  const drivers = opts.labDir ? createLabDrivers({ labDir: opts.labDir, inventory }) : mem.drivers;
   const base = {
-    inventory: analysis.inventory,
+    inventory,
     graph,
     signal: new AbortController().signal,
     waiting: () => {},
     pendingHandlers: journal.pendingHandlers(),
   };
-  const ctx: Context = { ...base, drivers: mem.drivers, certs };
+  const ctx: Context = { ...base, drivers, certs };
   const readCtx: Context = {
     ...base,
-    drivers: readOnlyDrivers(mem.drivers),
+    drivers: readOnlyDrivers(drivers),
     certs: readOnly(certs, CERT_STORE_MUTATIONS, 'certs'),
   };
   const engine: TestEngine = {
     analysis,
     graph,
     mem,
+    drivers,
     events,
     journal,
     stateDir,
