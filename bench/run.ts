@@ -10,6 +10,8 @@ import { writeSyntheticConfig, type SyntheticSummary } from './synthetic.js';
 /**
  * `npm run bench` → node dist/bench/run.js [--sizes 100,1000,5000] [--runs 3] [--seed 1] [--keep]
  * `npm run bench -- --engine [engine options]` → the engine benchmark instead (bench/engine.ts).
+ * `npm run bench -- --certs [certs options]` → the certificate issuance benchmark instead (bench/certs.ts:
+ * Phoenix vs lego vs certbot against a real step-ca, and the gateway's renewal → served time).
  *
  * For each size: generate a synthetic config into a temp dir, then, each in a fresh process, measure
  * analyse() + executionOrder() (wall time, peak RSS) and the whole `phoenix validate` process. Prints a
@@ -111,7 +113,8 @@ function parseArgs(argv: string[]): Options {
       case '--help':
         process.stdout.write(
           'usage: node dist/bench/run.js [--sizes 100,1000,5000] [--runs 3] [--seed 1] [--keep]\n' +
-            '       node dist/bench/run.js --engine [options of dist/bench/engine.js; --help for them]\n',
+            '       node dist/bench/run.js --engine [options of dist/bench/engine.js; --help for them]\n' +
+            '       node dist/bench/run.js --certs [options of dist/bench/certs.js; --help for them]\n',
         );
         process.exit(0);
         break;
@@ -275,8 +278,20 @@ function engineBench(argv: string[]): number {
   return r.status ?? 1;
 }
 
+/** `--certs`: runs dist/bench/certs.js with the other arguments, in its own process. */
+function certsBench(argv: string[]): number {
+  const script = join(HERE, 'certs.js');
+  if (!existsSync(script)) fail(`${script} is missing; run npm run build first`);
+  const r = spawnSync(process.execPath, [script, ...argv.filter((a) => a !== '--certs')], {
+    stdio: 'inherit',
+  });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
 function main(): number {
   if (process.argv.includes('--engine')) return engineBench(process.argv.slice(2));
+  if (process.argv.includes('--certs')) return certsBench(process.argv.slice(2));
   const opts = parseArgs(process.argv.slice(2));
   if (!existsSync(MEASURE)) fail(`${MEASURE} is missing; run npm run build first`);
   process.stderr.write(`bench: sizes ${opts.sizes.join(', ')}; ${opts.runs} runs each; seed ${opts.seed}\n`);

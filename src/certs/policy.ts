@@ -136,6 +136,7 @@ function diffSets(want: readonly string[], have: readonly string[]): string | un
 }
 
 function days(ms: number): string {
-  if (ms < DAY) return `${Math.max(1, Math.round(ms / 3_600_000))} h`;
+  if (ms < 3_600_000) return `${Math.max(1, Math.round(ms / 60_000))} min`;
+  if (ms < DAY) return `${Math.round(ms / 3_600_000)} h`;
   return `${Math.round(ms / DAY)} days`;
 }

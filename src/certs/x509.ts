@@ -30,7 +30,7 @@ export function loadX509(): Promise<X509Module> {
 /**
  * @peculiar/x509 registers its algorithms with tsyringe, which refuses to load without the Reflect metadata
  * API (normally the reflect-metadata package, not a dependency here). Its classes take no constructor
- * parameters, so a per-object map is all tsyringe needs. A real polyfill, when loaded first, is kept.
+ * parameters, so a per-object map is all tsyringe needs (the rest of the API is there for reflect-metadata's sake). A real polyfill, when loaded first, is kept.
  */
 function installReflectMetadata(): void {
   const reflect = Reflect as unknown as Record<string, unknown>;
@@ -63,6 +63,19 @@ function installReflectMetadata(): void {
       get(key, target, property) !== undefined,
     metadata: (key: unknown, value: unknown) => (target: object, property?: unknown) =>
       void table(target, property).set(key, value),
+    // reflect-metadata 0.2 (loaded by acme-client's own x509) adopts an existing API as a fallback
+    // provider and asks it for keys: the whole API, not just what tsyringe uses.
+    getOwnMetadataKeys: (target: object, property?: unknown) => [
+      ...(store.get(target)?.get(property)?.keys() ?? []),
+    ],
+    getMetadataKeys: (target: object, property?: unknown) => {
+      const keys = new Set<unknown>();
+      for (let o: object | null = target; o !== null; o = Object.getPrototypeOf(o) as object | null)
+        for (const k of store.get(o)?.get(property)?.keys() ?? []) keys.add(k);
+      return [...keys];
+    },
+    deleteMetadata: (key: unknown, target: object, property?: unknown) =>
+      store.get(target)?.get(property)?.delete(key) ?? false,
   };
   for (const [name, fn] of Object.entries(api)) {
     Object.defineProperty(Reflect, name, { value: fn, writable: true, configurable: true });

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolveConfigDir } from '../config/files.js';
 import { labStateDirFor, resolveLabDir } from '../lab/state.js';
+import { registerCertsCommands } from './commands/certs.js';
 import { UsageError } from './commands/engine-options.js';
 import { EXIT } from './exit-codes.js';
 
@@ -235,6 +236,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
         });
       })(),
     );
+
+  registerCertsCommands(program, {
+    engine,
+    withEngineOptions,
+    run,
+    labDirGiven: () => Boolean(program.opts<{ labDir?: string }>().labDir ?? process.env.PHOENIX_LAB_DIR),
+  });
 
   program
     .command('history')

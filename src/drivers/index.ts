@@ -1,7 +1,7 @@
 import type { IssuerDriver } from './ca/types.js';
 import type { ContainerDriver } from './containers/types.js';
 import type { HypervisorDriver } from './hypervisor/types.js';
-import type { TlsProbe } from './probe/types.js';
+import type { DnsProbe, HttpProbe, TlsProbe } from './probe/types.js';
 
 /** Everything the resources may touch of the outside world. */
 export interface Drivers {
@@ -11,4 +11,8 @@ export interface Drivers {
   issuer(name: string): IssuerDriver;
   /** What live TLS endpoints serve (read-only). */
   readonly tls: TlsProbe;
+  /** What the host's DNS answers (read-only). */
+  readonly dns: DnsProbe;
+  /** What live HTTP(S) endpoints answer (read-only). */
+  readonly http: HttpProbe;
 }

@@ -172,6 +172,8 @@ export function tracedDrivers(d: Drivers, emit: EventSink): Drivers {
     hypervisor: traced(d.hypervisor, 'hypervisor', emit),
     containers: traced(d.containers, 'containers', emit),
     tls: traced(d.tls, 'tls', emit),
+    dns: traced(d.dns, 'dns', emit),
+    http: traced(d.http, 'http', emit),
     issuer(name) {
       let i = issuers.get(name);
       if (!i) issuers.set(name, (i = traced(d.issuer(name), `issuer ${name}`, emit)));
@@ -186,6 +188,8 @@ export function readOnlyDrivers(d: Drivers): Drivers {
     hypervisor: readOnly(d.hypervisor, HYPERVISOR_MUTATIONS, 'hypervisor'),
     containers: readOnly(d.containers, CONTAINER_MUTATIONS, 'containers'),
     tls: d.tls,
+    dns: d.dns,
+    http: d.http,
     issuer(name) {
       let i = issuers.get(name);
       if (!i) issuers.set(name, (i = readOnly(d.issuer(name), ISSUER_MUTATIONS, `issuer ${name}`)));

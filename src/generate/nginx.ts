@@ -6,10 +6,11 @@ import { gatewayGuest, generatedHeader, meshGuest } from './topology.js';
 export { gatewayCertPaths } from './nginx-certs.js';
 
 /**
- * The gateway's server blocks, for nginx's http context (the caller wraps them). Port 80 serves ACME
- * http-01 challenges from the webroot and redirects everything else to https. With `tls: 'full'` each
- * name the gateway answers for gets its own TLS server, but only once a certificate covers it: nginx
- * refuses to start on a missing certificate file, so the bootstrap is `tls: 'none'` until they exist.
+ * The gateway's server blocks, for nginx's http context (the caller wraps them), in two files so that a
+ * fresh system can be brought up in order. `part: 'http'`: port 80 serves ACME http-01 challenges from the
+ * webroot and redirects everything else to https; it needs no certificate, so it runs before any is issued.
+ * `part: 'tls'`: each name the gateway answers for gets its own TLS server once a certificate covers it;
+ * nginx refuses to start on a missing certificate file, so this part is installed after the certificates.
  */
 
 export interface CertPaths {
@@ -18,7 +19,7 @@ export interface CertPaths {
 }
 
 export interface NginxGatewayOptions {
-  readonly tls: 'none' | 'full';
+  readonly part: 'http' | 'tls';
   /** Directory whose `.well-known/acme-challenge/` holds the http-01 tokens. */
   readonly webroot: string;
   /** Literal paths of the certificate (full chain) and key that cover a name, as seen inside the gateway. */
@@ -62,14 +63,22 @@ export function nginxGatewayConfig(inv: Inventory, opts: NginxGatewayOptions): s
     '# Server blocks for the http context of the nginx gateway; see docs/network.md.',
     '',
   ];
-  out.push(
+  if (opts.part === 'http') {
+    out.push(...httpServer(address, httpPort, opts.webroot));
+    return out.join('\n') + '\n';
+  }
+  return tlsServers(inv, opts, out, address, httpsPort, bodySize);
+}
+
+function httpServer(address: string, port: number, webroot: string): string[] {
+  return [
     '# Port 80: ACME http-01 challenges are answered from the webroot; everything else moves to https.',
     'server {',
-    `    listen ${address}:${httpPort} default_server;`,
+    `    listen ${address}:${port} default_server;`,
     '    server_name _;',
     '',
     '    location ^~ /.well-known/acme-challenge/ {',
-    `        root ${literalPath(opts.webroot, 'webroot')};`,
+    `        root ${literalPath(webroot, 'webroot')};`,
     '        default_type text/plain;',
     '        try_files $uri =404;',
     '    }',
@@ -78,12 +87,17 @@ export function nginxGatewayConfig(inv: Inventory, opts: NginxGatewayOptions): s
     '        return 301 https://$host$request_uri;',
     '    }',
     '}',
-  );
-  if (opts.tls === 'none') {
-    out.push('', '# No TLS servers yet (bootstrap): they are added once the certificates exist.');
-    return out.join('\n') + '\n';
-  }
+  ];
+}
 
+function tlsServers(
+  inv: Inventory,
+  opts: NginxGatewayOptions,
+  out: string[],
+  address: string,
+  httpsPort: number,
+  bodySize: string,
+): string {
   const listen = `    listen ${address}:${httpsPort} ssl http2`;
   const covered = gatewayNames(inv).map((name) => ({ name, paths: opts.certPaths(name) }));
   const withCert = covered.filter((c): c is { name: string; paths: CertPaths } => c.paths !== undefined);
@@ -97,7 +111,6 @@ export function nginxGatewayConfig(inv: Inventory, opts: NginxGatewayOptions): s
   const upstream = opts.meshTls ? `https://${mesh?.ip}:${opts.meshTls.port}` : `http://${mesh?.ip}:80`;
 
   out.push(
-    '',
     'map $http_upgrade $connection_upgrade {',
     '    default upgrade;',
     "    ''      close;",
@@ -135,6 +148,13 @@ export function nginxGatewayConfig(inv: Inventory, opts: NginxGatewayOptions): s
   return out.join('\n') + '\n';
 }
 
+/**
+ * Reports on every answer whether it came from the mesh: `$upstream_status $upstream_header_time`. nginx
+ * fills the header time only when the mesh sent a response header, so "502 -" or "504 -" is nginx's own
+ * error (the mesh unreachable), while "502 0.004" is the mesh's answer. Verification reads it.
+ */
+export const UPSTREAM_HEADER = 'X-Phoenix-Upstream';
+
 function proxyLines(upstream: string, meshTls: NginxGatewayOptions['meshTls']): string[] {
   const lines = [
     `proxy_pass ${upstream};`,
@@ -148,6 +168,7 @@ function proxyLines(upstream: string, meshTls: NginxGatewayOptions['meshTls']): 
     'proxy_connect_timeout 5s;',
     'proxy_send_timeout 60s;',
     'proxy_read_timeout 60s;',
+    `add_header ${UPSTREAM_HEADER} "$upstream_status $upstream_header_time" always;`,
   ];
   if (meshTls) {
     lines.push(

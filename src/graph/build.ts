@@ -9,6 +9,7 @@ import type {
   Inventory,
   Stack,
 } from '../model/inventory.js';
+import { meshGuest } from '../generate/topology.js';
 import { MANAGED_PATHS } from './paths.js';
 import type { OwnedPath, ResourceGraph, ResourceKind, ResourceNode, ResourceSpec } from './types.js';
 
@@ -25,8 +26,10 @@ export const ids = {
   dns: () => 'dns/host',
   firewall: (guest: GuestRef) => (guest === 'host' ? 'firewall/cluster' : `firewall/${guest}`),
   gateway: (guest: GuestId) => `gateway/${guest}`,
+  gatewayHttp: (guest: GuestId) => `gateway-http/${guest}`,
   mesh: (guest: GuestId) => `mesh/${guest}`,
   trust: (guest: GuestRef) => `trust/${guest}`,
+  reach: (gateway: GuestId) => `reach/${gateway}`,
 };
 
 export function ownedPath(location: FileLocation): OwnedPath {
@@ -89,6 +92,10 @@ export function buildGraph(inv: Inventory, diags: Diagnostics): ResourceGraph {
   const filesByGuest = indexFilesByGuest(nodes);
   addStacks(inv, add, filesByGuest);
   addNetworkServices(inv, add, guestReq, filesByGuest);
+
+  requireHttp01Path(inv, nodes, diags);
+
+  addReach(inv, nodes, add);
 
   // A reload of the gateway's nginx proves the new certificates are served: their TLS servers must be configured.
   for (const d of nodes.values()) {
@@ -404,18 +411,30 @@ function addNetworkServices(
 
   for (const g of active) {
     if (isGateway(g)) {
+      // Port 80 needs no certificate: it comes first, so ACME http-01 can be answered before any exists.
+      add(
+        {
+          id: ids.gatewayHttp(g.id),
+          kind: 'gateway',
+          label: `nginx gateway in ${g.id}: port 80 (ACME http-01, redirect)`,
+          origin: g.origin,
+          owns: [inGuest(g.id, MANAGED_PATHS.nginxHttp)],
+          spec: { kind: 'gateway', guest: g.id, part: 'http' },
+        },
+        [ids.guest(g.id)],
+      );
       // Its TLS servers name the certificate files installed in the gateway: they must exist first.
       const certFiles = (filesByGuest.get(g.id) ?? []).map((n) => n.id);
       add(
         {
           id: ids.gateway(g.id),
           kind: 'gateway',
-          label: `nginx gateway in ${g.id}`,
+          label: `nginx gateway in ${g.id}: TLS servers`,
           origin: g.origin,
           owns: [inGuest(g.id, MANAGED_PATHS.nginxSite)],
-          spec: { kind: 'gateway', guest: g.id },
+          spec: { kind: 'gateway', guest: g.id, part: 'tls' },
         },
-        [ids.guest(g.id), ...certFiles],
+        [ids.guest(g.id), ids.gatewayHttp(g.id), ...certFiles],
       );
     }
     if (g.features.includes('traefik')) {
@@ -431,6 +450,50 @@ function addNetworkServices(
         [ids.guest(g.id)],
       );
     }
+  }
+}
+
+/**
+ * The request path gateway → mesh is proven by its own node, which needs both in place. Neither requires
+ * the other: a mesh that fails must not hold back the gateway's certificate renewals, nor the reverse.
+ */
+function addReach(inv: Inventory, nodes: Map<string, Draft>, add: Add): void {
+  const mesh = meshGuest(inv);
+  const gateway = [...nodes.values()].find((d) => d.spec.kind === 'gateway' && d.spec.part === 'tls');
+  if (!mesh || !gateway || gateway.spec.kind !== 'gateway' || !nodes.has(ids.mesh(mesh.id))) return;
+  const requires = [gateway.id, ids.mesh(mesh.id)];
+  const node = add(
+    {
+      id: ids.reach(gateway.spec.guest),
+      kind: 'reach',
+      label: `the gateway in ${gateway.spec.guest} reaches the mesh in ${mesh.id}`,
+      spec: { kind: 'reach', gateway: gateway.spec.guest, mesh: mesh.id },
+    },
+    requires,
+  );
+  for (const id of requires) node.triggers.add(id);
+}
+
+/**
+ * An ACME certificate is validated over http-01 at the gateway's port 80 (names resolve to the gateway):
+ * its issuance waits for the port-80 server and for the DNS records that send the CA there.
+ */
+function requireHttp01Path(inv: Inventory, nodes: Map<string, Draft>, diags: Diagnostics): void {
+  const gateway = [...nodes.values()].find((d) => d.spec.kind === 'gateway' && d.spec.part === 'http');
+  for (const cert of inv.certificates) {
+    if (inv.issuers.get(cert.issuer)?.type !== 'acme') continue;
+    const node = nodes.get(ids.cert(cert.name));
+    if (!node) continue;
+    if (!gateway) {
+      diags.error(
+        cert.origin,
+        'acme.no-gateway',
+        `certificate "${cert.name}" uses the ACME issuer "${cert.issuer}", whose http-01 challenges are served by the gateway's port 80, but no guest runs the gateway (feature "nginx")`,
+      );
+      continue;
+    }
+    node.requires.add(gateway.id);
+    if (nodes.has(ids.dns())) node.requires.add(ids.dns());
   }
 }
 

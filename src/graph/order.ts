@@ -14,6 +14,31 @@ export function requiredClosure(graph: ResourceGraph, wanted: readonly string[])
   return out;
 }
 
+/**
+ * The ids that depend on `from`: themselves and everything that transitively requires them (downstream:
+ * a certificate's files, the reloads those trigger, the configs that name the files). Unknown ids are
+ * ignored, as in requiredClosure.
+ */
+export function dependentClosure(graph: ResourceGraph, from: readonly string[]): Set<string> {
+  const dependents = new Map<string, string[]>();
+  for (const node of graph.nodes.values()) {
+    for (const r of node.requires) {
+      let list = dependents.get(r);
+      if (!list) dependents.set(r, (list = []));
+      list.push(node.id);
+    }
+  }
+  const out = new Set<string>();
+  const todo = [...from];
+  while (todo.length) {
+    const id = todo.pop()!;
+    if (out.has(id) || !graph.nodes.has(id)) continue;
+    out.add(id);
+    todo.push(...(dependents.get(id) ?? []));
+  }
+  return out;
+}
+
 /** The graph restricted to some ids (edges to ids outside are dropped). */
 export function subgraph(graph: ResourceGraph, keep: ReadonlySet<string>): ResourceGraph {
   const nodes = new Map([...graph.nodes].filter(([id]) => keep.has(id)));

@@ -29,6 +29,8 @@ export type ResourceKind =
   | 'gateway'
   | 'mesh'
   | 'trust'
+  // Checks only: proves a path through several resources once they are all in place.
+  | 'reach'
   // Guest lifecycle verbs (start/stop/restart/delete) build plans of these.
   | 'power'
   | 'removal';
@@ -62,9 +64,10 @@ export type ResourceSpec =
   | { readonly kind: 'stack'; readonly guest: GuestId; readonly stack: Stack; readonly environment: string }
   | { readonly kind: 'dns' }
   | { readonly kind: 'firewall'; readonly guest: GuestRef }
-  | { readonly kind: 'gateway'; readonly guest: GuestId }
+  | { readonly kind: 'gateway'; readonly guest: GuestId; readonly part: 'http' | 'tls' }
   | { readonly kind: 'mesh'; readonly guest: GuestId }
   | { readonly kind: 'trust'; readonly guest: GuestRef }
+  | { readonly kind: 'reach'; readonly gateway: GuestId; readonly mesh: GuestId }
   | { readonly kind: 'power'; readonly guest: Guest; readonly want: 'running' | 'stopped' | 'restarted' }
   | { readonly kind: 'removal'; readonly guest: Guest };
 

@@ -11,6 +11,7 @@ import { serialised } from './sandbox-store.js';
  *   host/rootfs/                   the lab host's "/" (dnsmasq records, firewall files...)
  *   ca/                            the lab CA's material as prepared on the host side (0700)
  *   secrets/                       the lab's own provisioner password (0600)
+ *   secrets/acme-accounts/         the lab's ACME account keys, one per issuer (0600)
  *   dnsmasq/                       the host DNS's own config and log
  *   state/                         Phoenix's journal, lock and certificate store when the driver is lab
  */
@@ -30,6 +31,7 @@ export const labPaths = (dir: string) => ({
   ca: join(dir, 'ca'),
   secrets: join(dir, 'secrets'),
   password: join(dir, 'secrets', 'step-ca-provisioner-password'),
+  acmeAccounts: join(dir, 'secrets', 'acme-accounts'),
   dnsmasq: join(dir, 'dnsmasq'),
   stateDir: join(dir, 'state'),
 });

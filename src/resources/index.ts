@@ -5,6 +5,7 @@ import { guestHandler } from './guest.js';
 import { issuerHandler } from './issuer.js';
 import { dnsHandler, firewallHandler, gatewayHandler, meshHandler, trustHandler } from './network.js';
 import { powerHandler } from './power.js';
+import { reachHandler } from './reach.js';
 import { reloadHandler } from './reload.js';
 import { removalHandler } from './removal.js';
 import { restartHandler } from './restart.js';
@@ -30,6 +31,7 @@ const HANDLERS: Record<ResourceKind, Handler> = {
   gateway: erase(gatewayHandler),
   mesh: erase(meshHandler),
   trust: erase(trustHandler),
+  reach: erase(reachHandler),
   power: erase(powerHandler),
   removal: erase(removalHandler),
 };

@@ -15,24 +15,21 @@ const NGINX = '/usr/sbin/nginx';
 const WEBROOT = '/var/www/phoenix-acme';
 
 const full = (inv: Inventory, extra: Partial<NginxGatewayOptions> = {}): NginxGatewayOptions => ({
-  tls: 'full',
+  part: 'tls',
   webroot: WEBROOT,
   certPaths: gatewayCertPaths(inv),
   ...extra,
 });
 
-test('the example topology gives the golden gateway configs (bootstrap and full TLS)', async () => {
+test('the example topology gives the golden gateway configs (port 80 and TLS)', async () => {
   const inv = await exampleInventory();
-  assertGolden(
-    'generate/homelab.nginx-bootstrap.conf',
-    nginxGatewayConfig(inv, { ...full(inv), tls: 'none' }),
-  );
-  assertGolden('generate/homelab.nginx-full.conf', nginxGatewayConfig(inv, full(inv)));
+  assertGolden('generate/homelab.nginx-http.conf', nginxGatewayConfig(inv, { ...full(inv), part: 'http' }));
+  assertGolden('generate/homelab.nginx-tls.conf', nginxGatewayConfig(inv, full(inv)));
 });
 
 test('the bootstrap serves ACME challenges and redirects, with no TLS server at all', async () => {
   const conf = nginxGatewayConfig(await exampleInventory(), {
-    tls: 'none',
+    part: 'http',
     webroot: WEBROOT,
     certPaths: () => undefined,
   });
@@ -94,7 +91,7 @@ test('certificate paths are literal, and every TLS listener speaks http2 the ngi
     /literal absolute path/,
   );
   assert.throws(
-    () => nginxGatewayConfig(inv, full(inv, { webroot: '/var/www; include /etc/passwd' })),
+    () => nginxGatewayConfig(inv, full(inv, { part: 'http', webroot: '/var/www; include /etc/passwd' })),
     /literal absolute path/,
   );
 });
@@ -152,17 +149,23 @@ test(
         { stdio: 'ignore' },
       );
       const covers = gatewayCertPaths(inv);
-      for (const tls of ['none', 'full'] as const) {
+      // Each part alone (the order of a fresh system) and both together (the steady state).
+      const parts = { http: ['http'], tls: ['tls'], both: ['http', 'tls'] } as const;
+      for (const [tls, which] of Object.entries(parts)) {
         const site = join(dir, `gateway-${tls}.conf`);
         writeFileSync(
           site,
-          nginxGatewayConfig(inv, {
-            tls,
-            webroot: join(dir, 'webroot'),
-            certPaths: (h) => (covers(h) ? { cert, key } : undefined),
-            listenAddress: '127.0.0.153',
-            ports: { http: 18080, https: 18443 },
-          }),
+          which
+            .map((part) =>
+              nginxGatewayConfig(inv, {
+                part,
+                webroot: join(dir, 'webroot'),
+                certPaths: (h) => (covers(h) ? { cert, key } : undefined),
+                listenAddress: '127.0.0.153',
+                ports: { http: 18080, https: 18443 },
+              }),
+            )
+            .join('\n'),
         );
         const wrapper = join(dir, `nginx-${tls}.conf`);
         writeFileSync(wrapper, wrap(dir, site));

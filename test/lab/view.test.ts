@@ -58,7 +58,7 @@ test('no non-loopback IPv4 address survives in the dnsmasq, nginx and traefik ou
   const outputs = {
     dnsmasq: dnsmasqConfig(view),
     nginx: nginxGatewayConfig(view, {
-      tls: 'full',
+      part: 'tls',
       webroot: '/var/www/phoenix-acme',
       certPaths: gatewayCertPaths(view),
     }),

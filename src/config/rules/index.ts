@@ -6,6 +6,7 @@ import { checkCertificates } from './certificates.js';
 import { checkComposeVariables } from './compose-variables.js';
 import type { Rule } from './context.js';
 import { checkFirewall } from './firewall.js';
+import { checkGatewayMesh } from './gateway-mesh.js';
 import { checkGuestReferences } from './guest-references.js';
 import { checkGuestSanity } from './guest-sanity.js';
 import { checkIdMaps } from './id-maps.js';
@@ -34,6 +35,7 @@ export const RULES: readonly Rule[] = [
   checkLegacyHooks,
   checkSecrets,
   checkFirewall,
+  checkGatewayMesh,
 ];
 
 /** Semantic validation: every rule sees the whole inventory and reports into one bag. */

@@ -6,6 +6,7 @@ import { dnsmasqRunning, startDnsmasq, stopDnsmasq } from '../../lab/services/dn
 import type { DnsSpec } from '../../lab/services/dnsmasq.js';
 import { nginxUnit } from '../../lab/services/nginx.js';
 import { runningStepCa } from '../../lab/services/step-ca.js';
+import { traefikUnit } from '../../lab/services/traefik.js';
 import { updateLabState, readLabState } from '../../lab/state.js';
 
 /**
@@ -13,7 +14,8 @@ import { updateLabState, readLabState } from '../../lab/state.js';
  *   systemctl … nginx        (any guest)   REAL: nginx in the sandbox (start / reload / restart)
  *   systemctl … dnsmasq      (host)        REAL: the lab's dnsmasq, restarted by pid
  *   systemctl is-active step-ca            REAL: the step-ca service of the sandbox
- *   systemctl … <other unit>               EMULATED: success, recorded in lab.json (traefik, docker…)
+ *   systemctl … traefik      (any guest)   STAND-IN: the lab's Traefik stand-in in the sandbox (traefik.ts)
+ *   systemctl … <other unit>               EMULATED: success, recorded in lab.json (docker…)
  *   update-ca-certificates                 EMULATED: recorded (a guest's /usr is the host's, read-only)
  * Everything else in a guest runs for real in its sandbox; on the host nothing else exists.
  */
@@ -40,6 +42,10 @@ export function labCommandHandler(opts: LabCommandsOptions): LabCommandHandler {
         return nginxUnit(await opts.hypervisor().sandbox(target), verb);
       }
       if (target === 'host' && unit === 'dnsmasq' && opts.dns) return dnsmasqUnit(opts, verb);
+      if (target !== 'host' && unit === 'traefik') {
+        const hv = opts.hypervisor();
+        return traefikUnit(await hv.sandbox(target), await hv.address(target), verb);
+      }
       if (target !== 'host' && unit === 'step-ca' && verb === 'is-active') {
         return (await runningStepCa(await opts.hypervisor().sandbox(target))) ? ok('active\n') : inactive();
       }

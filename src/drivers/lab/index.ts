@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { gatewayGuest } from '../../generate/topology.js';
 import { assertLoopback, labAddress } from '../../lab/address.js';
 import { LabContainers } from '../../lab/containers.js';
@@ -9,11 +10,14 @@ import { serialised } from '../../lab/sandbox-store.js';
 import { labPaths, readLabState } from '../../lab/state.js';
 import { caGuestOf, caPortOf } from '../../lab/view.js';
 import type { GuestId, GuestRef, Inventory } from '../../model/inventory.js';
-import type { IssueRequest, Issued, IssuerDriver } from '../ca/types.js';
+import type { IssueOptions, IssueRequest, Issued, IssuerDriver, RenewalInfo } from '../ca/types.js';
+import { AcmeIssuer } from '../ca/acme.js';
 import { StepCaJwkIssuer } from '../ca/step-jwk.js';
 import { DriverError } from '../errors.js';
 import type { FileAttrs, FileRead } from '../hypervisor/types.js';
 import type { Drivers } from '../index.js';
+import { labDnsProbe } from '../probe/dns.js';
+import { labHttpProbe } from '../probe/http.js';
 import { servedCertificateAt } from '../probe/tls.js';
 import type { TlsProbe } from '../probe/types.js';
 import { labCommandHandler } from './commands.js';
@@ -133,6 +137,9 @@ export class LabDriverHypervisor extends LabHypervisor {
   override removeFile(target: GuestRef, path: string): Promise<void> {
     return super.removeFile(target, relocate(target, path));
   }
+  override renameFile(target: GuestRef, from: string, to: string): Promise<void> {
+    return super.renameFile(target, relocate(target, from), relocate(target, to));
+  }
 }
 
 /** Loads the lab CA's facts on first use: the issuers can be built before `lab up` ran. */
@@ -171,16 +178,47 @@ class LabJwkIssuer implements IssuerDriver {
   }
 }
 
+/**
+ * An ACME issuer against the lab CA's ACME provisioner: the lab view's directory (already on the CA guest's
+ * 127/8 address), TLS trusted by the lab root, the account key under the lab's secrets. The lab CA needs no
+ * external account binding: `eab` (a secret reference for the real CA) is not read. The lab step-ca
+ * validates http-01 on port 80 of the names as the lab dnsmasq resolves them.
+ */
 class LabAcmeIssuer implements IssuerDriver {
+  private inner?: AcmeIssuer;
   constructor(
     readonly name: string,
     private readonly labDir: string,
+    private readonly cfg: { readonly directory: string; readonly email?: string },
   ) {}
+  private async issuer(): Promise<AcmeIssuer> {
+    if (this.inner) return this.inner;
+    const host = new URL(this.cfg.directory).hostname;
+    try {
+      assertLoopback(host, `ACME directory host of issuer "${this.name}"`);
+    } catch (err) {
+      throw new DriverError((err as Error).message, false, 'config');
+    }
+    const ca = await labCa(this.labDir);
+    this.inner = new AcmeIssuer({
+      name: this.name,
+      directoryUrl: this.cfg.directory,
+      ...(this.cfg.email ? { email: this.cfg.email } : {}),
+      trustPem: ca.rootPem,
+      accountKeyFile: join(labPaths(this.labDir).acmeAccounts, `${this.name}.key`),
+      rootsPem: () => this.roots(),
+      timeoutMs: 15_000,
+    });
+    return this.inner;
+  }
   async roots(): Promise<string> {
     return (await labCa(this.labDir)).rootPem;
   }
-  issue(): Promise<Issued> {
-    return Promise.reject(new DriverError('ACME issuance arrives with the certificates work (issue 5)'));
+  async issue(request: IssueRequest, options?: IssueOptions): Promise<Issued> {
+    return (await this.issuer()).issue(request, options);
+  }
+  async renewalInfo(certPem: string): Promise<RenewalInfo | undefined> {
+    return (await this.issuer()).renewalInfo(certPem);
   }
 }
 
@@ -204,6 +242,8 @@ export function createLabDrivers(opts: LabDriversOptions): Drivers & { hyperviso
     hypervisor,
     containers,
     tls: labTlsProbe(opts.inventory),
+    dns: labDnsProbe(opts.inventory),
+    http: labHttpProbe(opts.inventory),
     issuer(name) {
       let i = issuers.get(name);
       if (i) return i;
@@ -212,7 +252,7 @@ export function createLabDrivers(opts: LabDriversOptions): Drivers & { hyperviso
       i =
         cfg.type === 'step-ca-jwk'
           ? new LabJwkIssuer(name, opts.labDir)
-          : new LabAcmeIssuer(name, opts.labDir);
+          : new LabAcmeIssuer(name, opts.labDir, cfg);
       issuers.set(name, i);
       return i;
     },

@@ -3,6 +3,8 @@ import type { FaultRule } from './calls.js';
 import { MemoryContainers } from './containers.js';
 import { MemoryHypervisor } from './hypervisor.js';
 import { MemoryIssuer } from './issuer.js';
+import { memoryDnsProbe } from './dns.js';
+import { memoryHttpProbe } from './http.js';
 import { memoryTlsProbe } from './tls.js';
 import { MemoryWorld } from './world.js';
 
@@ -53,6 +55,13 @@ export function createMemoryDrivers(opts: MemoryDriversOptions = {}): MemoryDriv
   const hypervisor = new MemoryHypervisor(world, shared);
   const containers = new MemoryContainers(world, shared);
   const issuer = new MemoryIssuer(world, shared);
-  const drivers: Drivers = { hypervisor, containers, issuer: () => issuer, tls: memoryTlsProbe(world) };
+  const drivers: Drivers = {
+    hypervisor,
+    containers,
+    issuer: () => issuer,
+    tls: memoryTlsProbe(world),
+    dns: memoryDnsProbe(world),
+    http: memoryHttpProbe(world),
+  };
   return { drivers, world, hypervisor, containers, issuer };
 }

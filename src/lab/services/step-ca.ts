@@ -6,7 +6,7 @@ import { certificateFingerprint, httpsTransport } from '../../drivers/ca/trust.j
 import { DriverError } from '../../drivers/errors.js';
 import type { Sandbox } from '../sandbox.js';
 import { prepareCa } from '../step-ca/index.js';
-import { labPaths } from '../state.js';
+import { labPaths, readLabState } from '../state.js';
 import type { LabCa } from '../state.js';
 
 /**
@@ -145,7 +145,11 @@ export async function startStepCaInGuest(
   const running = await runningStepCa(sandbox);
   if (running !== undefined) return running;
   await installIntoGuest(sandbox, labDir, binary);
-  const pid = await sandbox.spawnService([STEP_CA_IN_GUEST, CONFIG_IN_GUEST], {
+  // ACME http-01: step-ca resolves the names it validates with the lab's dnsmasq, which holds the lab's
+  // records (guests on 127/8). Flags come before the config path (urfave/cli v1).
+  const dns = (await readLabState(labDir)).dnsmasq;
+  const resolver = dns ? ['--resolver', `${dns.address}:${dns.port}`] : [];
+  const pid = await sandbox.spawnService([STEP_CA_IN_GUEST, ...resolver, CONFIG_IN_GUEST], {
     name: 'step-ca',
     logFile: LOG_IN_GUEST,
     env: { STEPPATH: '/etc/step-ca', HOME: '/root' },
