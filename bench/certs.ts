@@ -1,3 +1,4 @@
+import { issueAndStore } from '../src/certs/issue.js';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -10,13 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { analyse } from '../src/analyse.js';
 import { FileCertificateStore } from '../src/certs/file-store.js';
 import { renewalReason } from '../src/certs/policy.js';
-import {
-  createCsr,
-  generateKey,
-  keyMatchesCert,
-  parseCertificate,
-  splitPemChain,
-} from '../src/certs/x509.js';
+import { parseCertificate, splitPemChain } from '../src/certs/x509.js';
 import { StepCaJwkIssuer } from '../src/drivers/ca/step-jwk.js';
 import { createMemoryDrivers } from '../src/drivers/memory/index.js';
 import { servedCertificateAt } from '../src/drivers/probe/tls.js';
@@ -778,36 +773,16 @@ interface Gateway {
   readonly ctx: Context;
 }
 
-/** The cert handler's apply (src/resources/cert.ts) for the gateway certificate: key, CSR, issue, store. */
+/** The cert handler's apply (src/certs/issue.ts) for the gateway certificate: key, CSR, issue, store. */
 async function issueInto(
   gw: Gateway,
   cert: Certificate,
 ): Promise<{ keyPem: string; certPem: string; serial: string }> {
-  const key = await generateKey(cert.keyType);
-  const csrPem = await createCsr(key.keyPem, {
-    commonName: cert.commonName,
-    dnsNames: cert.dnsNames,
-    ipAddresses: cert.ipAddresses,
-  });
-  const issued = await gw.issuer.issue({
-    csrPem,
-    commonName: cert.commonName,
-    dnsNames: cert.dnsNames,
-    ipAddresses: cert.ipAddresses,
-    usage: cert.usage,
-    lifetimeSeconds: cert.lifetimeSeconds,
-  });
-  if (!(await keyMatchesCert(key.keyPem, issued.certPem))) throw new Error('issued certificate ≠ key');
-  await gw.store.save(cert.name, {
-    keyPem: key.keyPem,
-    certPem: issued.certPem,
-    chainPem: issued.chainPem,
-    issuer: cert.issuer,
-  });
+  const stored = await issueAndStore(gw.issuer, gw.store, cert);
   return {
-    keyPem: key.keyPem,
-    certPem: issued.certPem,
-    serial: (await parseCertificate(issued.certPem)).serial,
+    keyPem: stored.keyPem,
+    certPem: stored.certPem,
+    serial: (await parseCertificate(stored.certPem)).serial,
   };
 }
 

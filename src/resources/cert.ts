@@ -1,5 +1,7 @@
 import type { StoredCertificate } from '../certs/store.js';
-import { chainsTo, createCsr, generateKey, keyMatchesCert, parseCertificate } from '../certs/x509.js';
+import { observeStored } from '../certs/observe.js';
+import { issueAndStore } from '../certs/issue.js';
+import { chainsTo } from '../certs/x509.js';
 import { invalidReason, renewalReason, type CertObservation } from '../certs/policy.js';
 import { DriverError } from '../drivers/errors.js';
 import type { ResourceNode } from '../graph/types.js';
@@ -21,35 +23,14 @@ export async function observeCertificate(
   const at = new Date().toISOString();
   const forced = ctx.forceRenew?.has(name) ? { forced: true } : {};
   const stored = await ctx.certs.load(name);
-  if (!stored) return { at, stored: false, ...forced };
-  try {
-    const parsed = await parseCertificate(stored.certPem);
-    return {
-      at,
-      ...forced,
-      ...(await renewalInfo(ctx, name, stored.issuer, stored.certPem)),
-      ...(await chainCheck(ctx, stored)),
-      stored: true,
-      issuer: stored.issuer,
-      pairMatches: await keyMatchesCert(stored.keyPem, stored.certPem),
-      facts: {
-        serial: parsed.serial,
-        notBefore: parsed.notBefore.toISOString(),
-        notAfter: parsed.notAfter.toISOString(),
-        dnsNames: parsed.dnsNames,
-        ipAddresses: parsed.ipAddresses,
-        keyType: parsed.keyType,
-        usages: parsed.extendedKeyUsage,
-      },
-    };
-  } catch (e) {
-    return {
-      at,
-      stored: true,
-      issuer: stored.issuer,
-      unreadable: e instanceof Error ? e.message : String(e),
-    };
-  }
+  const { observation, parsed } = await observeStored(stored, at);
+  if (!stored || !parsed) return { ...observation, ...forced };
+  return {
+    ...observation,
+    ...forced,
+    ...(await renewalInfo(ctx, name, stored.issuer, stored.certPem)),
+    ...(await chainCheck(ctx, stored)),
+  };
 }
 
 /**
@@ -84,39 +65,12 @@ async function chainCheck(ctx: Context, stored: StoredCertificate): Promise<{ ch
 }
 
 async function issue(ctx: Context, cert: Certificate): Promise<void> {
-  const key = await generateKey(cert.keyType);
-  const csrPem = await createCsr(key.keyPem, {
-    commonName: cert.commonName,
-    dnsNames: cert.dnsNames,
-    ipAddresses: cert.ipAddresses,
-  });
   const previous = await ctx.certs.load(cert.name);
   const acme = ctx.inventory.issuers.get(cert.issuer)?.type === 'acme';
-  const issued = await ctx.drivers.issuer(cert.issuer).issue(
-    {
-      csrPem,
-      commonName: cert.commonName,
-      dnsNames: cert.dnsNames,
-      ipAddresses: cert.ipAddresses,
-      usage: cert.usage,
-      lifetimeSeconds: cert.lifetimeSeconds,
-    },
-    {
-      signal: ctx.signal,
-      ...(acme ? { http01: gatewayWebroot(ctx) } : {}),
-      ...(previous?.issuer === cert.issuer ? { replaces: previous.certPem } : {}),
-    },
-  );
-  if (!(await keyMatchesCert(key.keyPem, issued.certPem))) {
-    throw new DriverError(
-      `issuer ${cert.issuer} returned a certificate that does not match the key it was asked to sign`,
-    );
-  }
-  await ctx.certs.save(cert.name, {
-    keyPem: key.keyPem,
-    certPem: issued.certPem,
-    chainPem: issued.chainPem,
-    issuer: cert.issuer,
+  await issueAndStore(ctx.drivers.issuer(cert.issuer), ctx.certs, cert, {
+    signal: ctx.signal,
+    ...(acme ? { http01: gatewayWebroot(ctx) } : {}),
+    ...(previous?.issuer === cert.issuer ? { replaces: previous.certPem } : {}),
   });
 }
 

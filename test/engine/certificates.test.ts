@@ -257,3 +257,27 @@ test('a crash between the key and the certificate leaves the old certificate ser
     cleanup(e);
   }
 });
+
+test('a legacy manifest (host paths, owner, permissions, a reload hook) installs through the bind mount and is served', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phoenix-legacy-'));
+  cpSync(EXAMPLE, dir, { recursive: true });
+  const reference = fileURLToPath(
+    new URL('../../../../shared/reference/original-config/etc/certificate-manifest.json', import.meta.url),
+  );
+  const legacy = (JSON.parse(readFileSync(reference, 'utf8')) as Array<{ common_name: string }>).filter(
+    (c) => c.common_name === GATEWAY_CERT,
+  );
+  writeFileSync(join(dir, 'certificate-manifest.json'), JSON.stringify(legacy));
+  const e = await testEngine(dir);
+  try {
+    const hook = e.graph.nodes.get('reload/101:nginx');
+    assert.ok(hook?.requires.includes(`file/101:${KEY}`), 'the recognised hook is a typed follow-up');
+    assert.equal((await e.sync()).outcome, 'ok', failures(e).join('\n'));
+    const key = e.mem.world.state.guests['101']!.files[KEY]!;
+    assert.deepEqual([key.owner, key.group, key.mode], ['root', 'www-data', 0o640]);
+    assert.equal(await served(e), await storedSerial(e));
+  } finally {
+    cleanup(e);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -3,7 +3,8 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, fchmodSy
 import { FileCertificateStore } from '../../certs/file-store.js';
 import { renewalDue, renewalReason, type CertObservation } from '../../certs/policy.js';
 import type { CertificateStore } from '../../certs/store.js';
-import { keyMatchesCert, parseCertificate, type ParsedCertificate } from '../../certs/x509.js';
+import { observeStored } from '../../certs/observe.js';
+import type { ParsedCertificate } from '../../certs/x509.js';
 import { statePaths } from '../../engine/state-dir.js';
 import type { Certificate, FileSpec, Inventory } from '../../model/inventory.js';
 import { UsageError } from './engine-options.js';
@@ -44,43 +45,14 @@ export async function inspectCertificate(
     const message = e instanceof Error ? e.message : String(e);
     return { cert, at, observation: { at: iso, stored: true, unreadable: message }, loadError: message };
   }
-  if (!stored) return { cert, at, observation: { at: iso, stored: false } };
-  try {
-    const parsed = await parseCertificate(stored.certPem);
-    return {
-      cert,
-      at,
-      parsed,
-      storedIssuer: stored.issuer,
-      observation: {
-        at: iso,
-        stored: true,
-        issuer: stored.issuer,
-        pairMatches: await keyMatchesCert(stored.keyPem, stored.certPem),
-        facts: {
-          serial: parsed.serial,
-          notBefore: parsed.notBefore.toISOString(),
-          notAfter: parsed.notAfter.toISOString(),
-          dnsNames: parsed.dnsNames,
-          ipAddresses: parsed.ipAddresses,
-          keyType: parsed.keyType,
-          usages: parsed.extendedKeyUsage,
-        },
-      },
-    };
-  } catch (e) {
-    return {
-      cert,
-      at,
-      storedIssuer: stored.issuer,
-      observation: {
-        at: iso,
-        stored: true,
-        issuer: stored.issuer,
-        unreadable: e instanceof Error ? e.message : String(e),
-      },
-    };
-  }
+  const { observation, parsed } = await observeStored(stored, iso);
+  return {
+    cert,
+    at,
+    observation,
+    ...(parsed ? { parsed } : {}),
+    ...(stored ? { storedIssuer: stored.issuer } : {}),
+  };
 }
 
 /** Facts about an inspected certificate that list, status and the metrics share. */
