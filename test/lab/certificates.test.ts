@@ -43,14 +43,14 @@ const SNI = 'portainer.internal.thinkheads.ai';
 const KEY = '/etc/nginx/ssl/nginx.internal.thinkheads.ai.key';
 const CRT = '/etc/nginx/ssl/nginx.internal.thinkheads.ai.crt';
 
-function copyExample(): string {
+function copyExample(octet = '62'): string {
   const dir = mkdtempSync(join(tmpdir(), 'phoenix-lab-certs-config-'));
   cpSync(join(REPO_ROOT, 'examples/homelab'), dir, { recursive: true });
   const rewrite = (d: string): void => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) rewrite(p);
-      else writeFileSync(p, readFileSync(p, 'utf8').replaceAll('10.0.0.', '10.0.62.'));
+      else writeFileSync(p, readFileSync(p, 'utf8').replaceAll('10.0.0.', `10.0.${octet}.`));
     }
   };
   rewrite(dir);
@@ -58,9 +58,12 @@ function copyExample(): string {
 }
 
 /** What the gateway serves for SNI, verified against the lab root only. */
-function servedVerified(rootPem: string): Promise<{ authorized: boolean; serial: string }> {
+function servedVerified(
+  rootPem: string,
+  host = `${PREFIX}.153`,
+): Promise<{ authorized: boolean; serial: string }> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: `${PREFIX}.153`, port: 443, servername: SNI, ca: rootPem }, () => {
+    const s = connect({ host, port: 443, servername: SNI, ca: rootPem }, () => {
       resolve({ authorized: s.authorized, serial: s.getPeerCertificate().serialNumber.toUpperCase() });
       s.end();
     });
@@ -253,5 +256,44 @@ test(
         assert.equal((await servedVerified(rootPem)).serial, await stored());
       },
     );
+  },
+);
+
+test(
+  'ACME on a fresh lab: port 80 first, step-ca validates http-01 through the gateway, then TLS is served',
+  { skip, timeout: 600_000 },
+  async (t) => {
+    const config = copyExample('64');
+    const path = join(config, 'certificate-manifest.json');
+    const manifest = JSON.parse(readFileSync(path, 'utf8')) as {
+      certificates: Array<{ common_name: string; issuer?: string }>;
+    };
+    manifest.certificates.find((c) => c.common_name === CERT)!.issuer = 'internal-acme';
+    writeFileSync(path, JSON.stringify(manifest, null, 2));
+    const lab = mkdtempSync(join(tmpdir(), 'phoenix-lab-acme-'));
+    chmodSync(lab, 0o711);
+    const cli = (...args: string[]) => phoenix(['--config-dir', config, '--lab-dir', lab, ...args]);
+    t.after(() => {
+      cli('lab', 'down');
+      rmSync(lab, { recursive: true, force: true });
+      rmSync(config, { recursive: true, force: true });
+    });
+    assert.equal(cli('lab', 'up').status, 0);
+    const sync = cli('sync', 'all');
+    assert.equal(sync.status, 0, sync.stdout.slice(-3000) + sync.stderr.slice(-2000));
+    const order = (id: string): number => {
+      const at = sync.stdout.search(new RegExp(`ok +${id.replace(/[./]/g, '\\$&')} `));
+      assert.ok(at >= 0, `${id} did not end ok`);
+      return at;
+    };
+    assert.ok(order('gateway-http/101') < order(`cert/${CERT}`), 'port 80 is served before the CA validates');
+    assert.ok(order(`cert/${CERT}`) < order('gateway/101'), 'the TLS servers come after the certificate');
+    const rootPem = readFileSync(join(lab, 'ca/certs/root_ca.crt'), 'utf8');
+    const served = await servedVerified(rootPem, '127.0.64.153');
+    assert.equal(served.authorized, true);
+    const stored = readFileSync(join(lab, 'state/certs', CERT, 'cert.pem'), 'utf8');
+    assert.equal(served.serial, (await parseCertificate(stored)).serial);
+    const webroot = join(lab, 'guests/101/rootfs/var/www/phoenix-acme/.well-known/acme-challenge');
+    assert.deepEqual(readdirSync(webroot), [], 'no challenge answer is left behind');
   },
 );
