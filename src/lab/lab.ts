@@ -12,6 +12,8 @@ import { mountsBelow } from './sandbox-fs.js';
 import { isAlive } from './sandbox-proc.js';
 import { dnsmasqRunning, startDnsmasq, stopDnsmasq } from './services/dnsmasq.js';
 import { nginxUnit, runningNginx } from './services/nginx.js';
+import { runningTraefik, traefikUnit } from './services/traefik.js';
+import { MANAGED_PATHS } from '../graph/paths.js';
 import { caHealthy, ensureCaMaterial, runningStepCa } from './services/step-ca.js';
 import { ensureStepCaBinary } from './step-ca/index.js';
 import { labPaths, readLabState, updateLabState } from './state.js';
@@ -47,6 +49,9 @@ function hypervisorFor(labDir: string, inv: Inventory): LabDriverHypervisor {
 const hasNginxSite = (s: Sandbox) =>
   existsSync(join(s.rootfs, 'etc/nginx/conf.d')) &&
   readdirSafe(join(s.rootfs, 'etc/nginx/conf.d')).some((n) => n.endsWith('.conf'));
+
+/** A guest Phoenix wrote a Traefik dynamic file into runs the mesh: its stand-in comes back with the lab. */
+const hasMeshFile = (s: Sandbox) => existsSync(join(s.rootfs, MANAGED_PATHS.traefikDynamic.slice(1)));
 
 function readdirSafe(dir: string): string[] {
   try {
@@ -100,6 +105,10 @@ export async function labUp(labDir: string, configDir: string, print: Print): Pr
     if (hasNginxSite(sandbox) && !(await runningNginx(sandbox))) {
       const r = await nginxUnit(sandbox, 'start');
       if (r.exitCode !== 0) print(`warning: nginx in ${sandbox.label} did not start: ${r.stderr.trim()}`);
+    }
+    if (hasMeshFile(sandbox) && !(await runningTraefik(sandbox))) {
+      const r = await traefikUnit(sandbox, await hv.address(sandbox.id), 'start');
+      if (r.exitCode !== 0) print(`warning: traefik in ${sandbox.label} did not start: ${r.stderr.trim()}`);
     }
   }
   await updateLabState(labDir, ({ resume: _r, ...s }) => s);
@@ -229,6 +238,9 @@ async function printStatus(labDir: string, print: Print): Promise<void> {
       );
       print(`  REAL      nginx     ${s.label.padEnd(10)} pid ${ngx.pid}: ${checks.join(', ')}`);
     }
+    const traefik = await runningTraefik(s);
+    if (traefik)
+      print(`  STAND-IN  traefik   ${s.label.padEnd(10)} pid ${traefik.pid} (file provider, routes by Host)`);
   }
   for (const [key, unit] of Object.entries(state.units)) {
     print(
@@ -247,6 +259,6 @@ async function printStatus(labDir: string, print: Print): Promise<void> {
       );
   }
   print(
-    'EMULATED: Proxmox (pct/qm/API), Docker, Portainer, other systemd units, update-ca-certificates. REAL: step-ca, nginx, dnsmasq.',
+    'EMULATED: Proxmox (pct/qm/API), Docker, Portainer, other systemd units, update-ca-certificates. STAND-IN: Traefik. REAL: step-ca, nginx, dnsmasq.',
   );
 }
