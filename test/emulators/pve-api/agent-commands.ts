@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import type { EmuGuest } from './model.js';
+
+/**
+ * The few programs the emulated guest agent can run (argv, never a shell), over the VM's in-memory
+ * filesystem, with GNU coreutils' output and exit codes: true, false, echo, cat, rm [-f] [--] FILES,
+ * sha256sum [--] FILE, dd if= of= [oflag=append] [conv=notrunc] [bs=] [status=none]. Anything else is
+ * "not found", which the real agent reports as an error of the exec call itself (spawn failure).
+ */
+
+export interface CommandResult {
+  readonly exitcode?: number;
+  readonly signal?: number;
+  readonly out?: string;
+  readonly err?: string;
+}
+
+export type ExecHook = (
+  guest: EmuGuest,
+  argv: readonly string[],
+  input: string | undefined,
+) => CommandResult | undefined;
+
+const operands = (args: readonly string[]) => {
+  const i = args.indexOf('--');
+  return i >= 0
+    ? { flags: args.slice(0, i), files: args.slice(i + 1) }
+    : { flags: args.filter((a) => a.startsWith('-')), files: args.filter((a) => !a.startsWith('-')) };
+};
+
+/** undefined: no such program. */
+export function runAgentCommand(
+  guest: EmuGuest,
+  argv: readonly string[],
+  input: string | undefined,
+): CommandResult | undefined {
+  const [prog, ...args] = argv;
+  const fs = guest.files;
+  switch (prog) {
+    case 'true':
+      return { exitcode: 0 };
+    case 'false':
+      return { exitcode: 1 };
+    case 'echo':
+      return { exitcode: 0, out: `${args.join(' ')}\n` };
+    case 'cat': {
+      if (args.length === 0) return { exitcode: 0, out: input ?? '' };
+      let out = '';
+      for (const f of operands(args).files) {
+        const data = fs.get(f);
+        if (!data) return { exitcode: 1, out, err: `cat: ${f}: No such file or directory\n` };
+        out += data.toString('utf8');
+      }
+      return { exitcode: 0, out };
+    }
+    case 'rm': {
+      const { flags, files } = operands(args);
+      const force = flags.some((f) => f.startsWith('-') && f.includes('f'));
+      for (const f of files) {
+        if (!fs.delete(f) && !force)
+          return { exitcode: 1, err: `rm: cannot remove '${f}': No such file or directory\n` };
+      }
+      return { exitcode: 0 };
+    }
+    case 'sha256sum': {
+      const file = operands(args).files[0];
+      const data = file === undefined ? undefined : fs.get(file);
+      if (file === undefined || !data)
+        return { exitcode: 1, err: `sha256sum: ${file ?? '-'}: No such file or directory\n` };
+      return { exitcode: 0, out: `${createHash('sha256').update(data).digest('hex')}  ${file}\n` };
+    }
+    case 'dd': {
+      const opts = new Map<string, string>();
+      for (const a of args) {
+        const eq = a.indexOf('=');
+        if (eq <= 0) return { exitcode: 1, err: `dd: unrecognized operand '${a}'\n` };
+        opts.set(a.slice(0, eq), a.slice(eq + 1));
+      }
+      const src = opts.get('if');
+      const dst = opts.get('of');
+      const data = src === undefined ? Buffer.from(input ?? '') : fs.get(src);
+      if (!data) return { exitcode: 1, err: `dd: failed to open '${src}': No such file or directory\n` };
+      if (dst === undefined) return { exitcode: 0, out: data.toString('utf8') };
+      const append = (opts.get('oflag') ?? '').split(',').includes('append');
+      const notrunc = (opts.get('conv') ?? '').split(',').includes('notrunc');
+      const before = fs.get(dst) ?? Buffer.alloc(0);
+      fs.set(dst, append && notrunc ? Buffer.concat([before, data]) : Buffer.from(data));
+      return { exitcode: 0, err: opts.get('status') === 'none' ? '' : `${data.length} bytes copied\n` };
+    }
+    default:
+      return undefined;
+  }
+}
