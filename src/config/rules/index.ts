@@ -11,6 +11,7 @@ import { checkGuestReferences } from './guest-references.js';
 import { checkGuestSanity } from './guest-sanity.js';
 import { checkIdMaps } from './id-maps.js';
 import { checkLegacyHooks } from './legacy-hooks.js';
+import { checkProxmoxConnection } from './proxmox-connection.js';
 import { checkSecrets } from './secrets.js';
 import { checkSharedVolumeMounts } from './shared-volumes.js';
 import { checkStackDeployments } from './stack-deployments.js';
@@ -36,6 +37,7 @@ export const RULES: readonly Rule[] = [
   checkSecrets,
   checkFirewall,
   checkGatewayMesh,
+  checkProxmoxConnection,
 ];
 
 /** Semantic validation: every rule sees the whole inventory and reports into one bag. */

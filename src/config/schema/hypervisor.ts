@@ -29,6 +29,50 @@ const sharedFirewall = z.strictObject({
   global_firewall_rules: z.array(firewallRule).optional(),
 });
 
+/**
+ * How Phoenix reaches the Proxmox host or cluster. The API transport needs a token (by reference) and the
+ * node's certificate pinned; LXC exec and file push are not in the API, so they always go through `pct`,
+ * locally on the node or over SSH. The CLI transport does everything with pct/qm/pvesh.
+ */
+const proxmoxConnection = z.strictObject({
+  transport: z
+    .enum(['api', 'cli'])
+    .optional()
+    .meta({ description: 'REST API (default) or pct/qm/pvesh on the node.' }),
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, { error: 'must be a host name or IPv4 address' })
+    .optional()
+    .meta({ description: 'The node to talk to; omit to run pct/qm/pvesh locally on it.' }),
+  api: z
+    .strictObject({
+      port: port.optional(),
+      token_id: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+![A-Za-z0-9._-]+$/, { error: 'must be USER@REALM!TOKENID' }),
+      token_secret: secret,
+      fingerprint: z
+        .string()
+        .regex(/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/, { error: 'must be a SHA-256 fingerprint AB:CD:…' })
+        .optional(),
+      ca_file: absPath.optional(),
+    })
+    .optional(),
+  ssh: z
+    .strictObject({
+      destination: z
+        .string()
+        .regex(/^([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+$/, { error: 'must be [user@]host' })
+        .optional(),
+      port: port.optional(),
+      identity_file: absPath.optional(),
+      config_file: absPath.optional(),
+    })
+    .optional()
+    .meta({ description: 'SSH to the node (OpenSSH, your ~/.ssh/config applies); default root@host.' }),
+  node_concurrency: z.number().int().min(1).max(32).optional(),
+});
+
 export const hypervisorConfig = z
   .strictObject({
     $schema: schemaRef,
@@ -165,6 +209,9 @@ export const hypervisorConfig = z
           'Host directories bind-mounted into guests. The legacy "firewall" entry here is read as the cluster firewall.',
       }),
     firewall: sharedFirewall.optional(),
+    proxmox: proxmoxConnection
+      .optional()
+      .meta({ description: 'How Phoenix reaches Proxmox VE when `target` is "proxmox".' }),
     portainer_api: z
       .strictObject({
         admin_user: safeName,

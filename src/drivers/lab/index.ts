@@ -16,10 +16,7 @@ import { StepCaJwkIssuer } from '../ca/step-jwk.js';
 import { DriverError } from '../errors.js';
 import type { FileAttrs, FileRead } from '../hypervisor/types.js';
 import type { Drivers } from '../index.js';
-import { labDnsProbe } from '../probe/dns.js';
-import { labHttpProbe } from '../probe/http.js';
-import { servedCertificateAt } from '../probe/tls.js';
-import type { TlsProbe } from '../probe/types.js';
+import { probesFor } from '../probe/dial.js';
 import { labCommandHandler } from './commands.js';
 import { LabHypervisor } from './hypervisor.js';
 import type { LabGuestInfo } from './hypervisor.js';
@@ -222,18 +219,6 @@ class LabAcmeIssuer implements IssuerDriver {
   }
 }
 
-/** Dials a guest's lab address (the lab view's 127/8 address), never a configured one. */
-export function labTlsProbe(inv: Inventory): TlsProbe {
-  return {
-    served({ guest, port, serverName, signal }) {
-      const ip = guest === 'host' ? inv.hostAddress : inv.guests.get(guest)?.ip;
-      if (ip === undefined || ip === 'dhcp')
-        return Promise.reject(new DriverError(`${guest} has no static address to dial`));
-      return servedCertificateAt(assertLoopback(labAddress(ip)), port, serverName, signal);
-    },
-  };
-}
-
 export function createLabDrivers(opts: LabDriversOptions): Drivers & { hypervisor: LabDriverHypervisor } {
   const hypervisor = new LabDriverHypervisor(opts.labDir, opts.inventory);
   const containers = new LabContainers(hypervisor.guestsDir, hypervisor);
@@ -241,9 +226,8 @@ export function createLabDrivers(opts: LabDriversOptions): Drivers & { hyperviso
   return {
     hypervisor,
     containers,
-    tls: labTlsProbe(opts.inventory),
-    dns: labDnsProbe(opts.inventory),
-    http: labHttpProbe(opts.inventory),
+    // Every probe dials the lab's 127/8 stand-in of a configured address, never the address itself.
+    ...probesFor(opts.inventory, (ip) => assertLoopback(labAddress(ip), 'lab address')),
     issuer(name) {
       let i = issuers.get(name);
       if (i) return i;

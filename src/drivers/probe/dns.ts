@@ -1,6 +1,4 @@
 import { Resolver } from 'node:dns/promises';
-import { assertLoopback, labAddress } from '../../lab/address.js';
-import type { Inventory } from '../../model/inventory.js';
 import { DriverError } from '../errors.js';
 import type { DnsProbe } from './types.js';
 
@@ -28,15 +26,4 @@ export function dnsProbeAt(address: string, port = 53): DnsProbe {
       }
     },
   };
-}
-
-/** The lab's dnsmasq: the host's lab address (the lab view's host address, already in 127/8), port 53. */
-export function labDnsProbe(inv: Inventory): DnsProbe {
-  if (inv.hostAddress === undefined) {
-    return {
-      lookup: () =>
-        Promise.reject(new DriverError('the configuration gives the host no address: no DNS to ask')),
-    };
-  }
-  return dnsProbeAt(assertLoopback(labAddress(inv.hostAddress), 'lab DNS address'));
 }

@@ -1,10 +1,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { assertLoopback, labAddress } from '../../lab/address.js';
-import type { Inventory } from '../../model/inventory.js';
 import { DriverError } from '../errors.js';
 import { ProbeError } from './errors.js';
-import type { HttpProbe, HttpProbeRequest, HttpProbeResponse, ProbeFailure } from './types.js';
+import type { HttpProbeRequest, HttpProbeResponse, ProbeFailure } from './types.js';
 
 const TIMEOUT_MS = 10_000;
 const BODY_BYTES = 4096;
@@ -90,16 +88,4 @@ export function httpGetAt(address: string, req: HttpProbeRequest): Promise<HttpP
     r.on('error', (e: NodeJS.ErrnoException) => done(e));
     r.end();
   });
-}
-
-/** Dials a guest's lab address (the lab view's 127/8 address), never a configured one. */
-export function labHttpProbe(inv: Inventory): HttpProbe {
-  return {
-    get(req) {
-      const ip = req.guest === 'host' ? inv.hostAddress : inv.guests.get(req.guest)?.ip;
-      if (ip === undefined || ip === 'dhcp')
-        return Promise.reject(new DriverError(`${req.guest} has no static address to dial`));
-      return httpGetAt(assertLoopback(labAddress(ip)), req);
-    },
-  };
 }
