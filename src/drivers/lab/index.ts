@@ -10,9 +10,10 @@ import { serialised } from '../../lab/sandbox-store.js';
 import { labPaths, readLabState } from '../../lab/state.js';
 import { caGuestOf, caPortOf } from '../../lab/view.js';
 import type { GuestId, GuestRef, Inventory } from '../../model/inventory.js';
-import type { IssueOptions, IssueRequest, Issued, IssuerDriver, RenewalInfo } from '../ca/types.js';
+import type { IssuerDriver } from '../ca/types.js';
 import { AcmeIssuer } from '../ca/acme.js';
 import { StepCaJwkIssuer } from '../ca/step-jwk.js';
+import { LazyIssuer } from '../ca/lazy.js';
 import { DriverError } from '../errors.js';
 import type { FileAttrs, FileRead } from '../hypervisor/types.js';
 import type { Drivers } from '../index.js';
@@ -147,76 +148,56 @@ async function labCa(labDir: string) {
   return { ...state.ca, rootPem };
 }
 
-class LabJwkIssuer implements IssuerDriver {
-  private inner?: StepCaJwkIssuer;
-  constructor(
-    readonly name: string,
-    private readonly labDir: string,
-  ) {}
-  private async issuer(): Promise<StepCaJwkIssuer> {
-    if (this.inner) return this.inner;
-    const ca = await labCa(this.labDir);
-    const password = (await readFile(labPaths(this.labDir).password, 'utf8')).trim();
-    this.inner = new StepCaJwkIssuer({
-      url: ca.url,
-      provisioner: ca.provisioner,
-      password,
-      rootFingerprint: ca.rootFingerprint,
-      timeoutMs: 15_000,
-      name: this.name,
-    });
-    return this.inner;
-  }
-  async roots(): Promise<string> {
-    return (await labCa(this.labDir)).rootPem;
-  }
-  async issue(request: IssueRequest): Promise<Issued> {
-    return (await this.issuer()).issue(request);
-  }
+/** A step-ca-jwk issuer talks to the lab CA with the lab's own provisioner password and root. */
+function labJwkIssuer(name: string, labDir: string): IssuerDriver {
+  return new LazyIssuer(
+    name,
+    async () => {
+      const ca = await labCa(labDir);
+      const password = (await readFile(labPaths(labDir).password, 'utf8')).trim();
+      return new StepCaJwkIssuer({
+        url: ca.url,
+        provisioner: ca.provisioner,
+        password,
+        rootFingerprint: ca.rootFingerprint,
+        timeoutMs: 15_000,
+        name,
+      });
+    },
+    labRoot(labDir),
+  );
 }
 
-/**
- * An ACME issuer against the lab CA's ACME provisioner: the lab view's directory (already on the CA guest's
- * 127/8 address), TLS trusted by the lab root, the account key under the lab's secrets. The lab CA needs no
- * external account binding: `eab` (a secret reference for the real CA) is not read. The lab step-ca
- * validates http-01 on port 80 of the names as the lab dnsmasq resolves them.
- */
-class LabAcmeIssuer implements IssuerDriver {
-  private inner?: AcmeIssuer;
-  constructor(
-    readonly name: string,
-    private readonly labDir: string,
-    private readonly cfg: { readonly directory: string; readonly email?: string },
-  ) {}
-  private async issuer(): Promise<AcmeIssuer> {
-    if (this.inner) return this.inner;
-    const host = new URL(this.cfg.directory).hostname;
-    try {
-      assertLoopback(host, `ACME directory host of issuer "${this.name}"`);
-    } catch (err) {
-      throw new DriverError((err as Error).message, false, 'config');
-    }
-    const ca = await labCa(this.labDir);
-    this.inner = new AcmeIssuer({
-      name: this.name,
-      directoryUrl: this.cfg.directory,
-      ...(this.cfg.email ? { email: this.cfg.email } : {}),
-      trustPem: ca.rootPem,
-      accountKeyFile: join(labPaths(this.labDir).acmeAccounts, `${this.name}.key`),
-      rootsPem: () => this.roots(),
-      timeoutMs: 15_000,
-    });
-    return this.inner;
-  }
-  async roots(): Promise<string> {
-    return (await labCa(this.labDir)).rootPem;
-  }
-  async issue(request: IssueRequest, options?: IssueOptions): Promise<Issued> {
-    return (await this.issuer()).issue(request, options);
-  }
-  async renewalInfo(certPem: string): Promise<RenewalInfo | undefined> {
-    return (await this.issuer()).renewalInfo(certPem);
-  }
+const labRoot = (labDir: string) => async () => (await labCa(labDir)).rootPem;
+
+/** An ACME issuer uses the lab-view directory (already on the CA guest's 127/8 address) and the lab root. */
+function labAcmeIssuer(
+  name: string,
+  labDir: string,
+  cfg: { readonly directory: string; readonly email?: string },
+): IssuerDriver {
+  return new LazyIssuer(
+    name,
+    async () => {
+      const host = new URL(cfg.directory).hostname;
+      try {
+        assertLoopback(host, `ACME directory host of issuer "${name}"`);
+      } catch (err) {
+        throw new DriverError((err as Error).message, false, 'config');
+      }
+      const ca = await labCa(labDir);
+      return new AcmeIssuer({
+        name,
+        directoryUrl: cfg.directory,
+        ...(cfg.email ? { email: cfg.email } : {}),
+        trustPem: ca.rootPem,
+        accountKeyFile: join(labPaths(labDir).acmeAccounts, `${name}.key`),
+        rootsPem: () => Promise.resolve(ca.rootPem),
+        timeoutMs: 15_000,
+      });
+    },
+    labRoot(labDir),
+  );
 }
 
 export function createLabDrivers(opts: LabDriversOptions): Drivers & { hypervisor: LabDriverHypervisor } {
@@ -234,9 +215,7 @@ export function createLabDrivers(opts: LabDriversOptions): Drivers & { hyperviso
       const cfg = opts.inventory.issuers.get(name);
       if (!cfg) throw new DriverError(`no issuer named "${name}"`);
       i =
-        cfg.type === 'step-ca-jwk'
-          ? new LabJwkIssuer(name, opts.labDir)
-          : new LabAcmeIssuer(name, opts.labDir, cfg);
+        cfg.type === 'step-ca-jwk' ? labJwkIssuer(name, opts.labDir) : labAcmeIssuer(name, opts.labDir, cfg);
       issuers.set(name, i);
       return i;
     },
