@@ -15,11 +15,10 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { parseCertificate } from '../../src/certs/x509.js';
 import type { Drivers } from '../../src/drivers/index.js';
-import { sandboxUnsupported } from '../../src/lab/sandbox.js';
 import { runningStepCa } from '../../src/lab/services/step-ca.js';
-import { ensureStepCaBinary } from '../../src/lab/step-ca/index.js';
 import type { LabDriverHypervisor } from '../../src/drivers/lab/index.js';
-import { phoenix, REPO_ROOT } from '../helpers/cli.js';
+import { phoenix } from '../helpers/cli.js';
+import { exampleOn, labSkipReason, newLabDir } from '../helpers/lab.js';
 import { cleanup, testEngine, type TestEngine } from '../helpers/engine.js';
 
 /**
@@ -30,32 +29,13 @@ import { cleanup, testEngine, type TestEngine } from '../helpers/engine.js';
  * The example is copied onto 10.0.62.x, so this lab lives on 127.0.62.x, apart from other tests' labs.
  */
 
-const skip =
-  sandboxUnsupported() ??
-  (await ensureStepCaBinary().then(
-    () => undefined,
-    (e: unknown) => `step-ca is not available: ${(e as Error).message.split('\n')[0]}`,
-  ));
+const skip = await labSkipReason();
 
 const PREFIX = '127.0.62';
 const CERT = 'nginx.internal.thinkheads.ai';
 const SNI = 'portainer.internal.thinkheads.ai';
 const KEY = '/etc/nginx/ssl/nginx.internal.thinkheads.ai.key';
 const CRT = '/etc/nginx/ssl/nginx.internal.thinkheads.ai.crt';
-
-function copyExample(octet = '62'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'phoenix-lab-certs-config-'));
-  cpSync(join(REPO_ROOT, 'examples/homelab'), dir, { recursive: true });
-  const rewrite = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) rewrite(p);
-      else writeFileSync(p, readFileSync(p, 'utf8').replaceAll('10.0.0.', `10.0.${octet}.`));
-    }
-  };
-  rewrite(dir);
-  return dir;
-}
 
 /** What the gateway serves for SNI, verified against the lab root only. */
 function servedVerified(
@@ -97,7 +77,7 @@ test(
   'certificates on the lab: issue, install, prove served; failure 1 reproduced; every fault rolls back',
   { skip, timeout: 600_000 },
   async (t) => {
-    const config = copyExample();
+    const config = await exampleOn(62);
     const lab = mkdtempSync(join(tmpdir(), 'phoenix-lab-certs-'));
     chmodSync(lab, 0o711);
     const cli = (...args: string[]) => phoenix(['--config-dir', config, '--lab-dir', lab, ...args]);
@@ -263,15 +243,14 @@ test(
   'ACME on a fresh lab: port 80 first, step-ca validates http-01 through the gateway, then TLS is served',
   { skip, timeout: 600_000 },
   async (t) => {
-    const config = copyExample('64');
+    const config = await exampleOn(64);
     const path = join(config, 'certificate-manifest.json');
     const manifest = JSON.parse(readFileSync(path, 'utf8')) as {
       certificates: Array<{ common_name: string; issuer?: string }>;
     };
     manifest.certificates.find((c) => c.common_name === CERT)!.issuer = 'internal-acme';
     writeFileSync(path, JSON.stringify(manifest, null, 2));
-    const lab = mkdtempSync(join(tmpdir(), 'phoenix-lab-acme-'));
-    chmodSync(lab, 0o711);
+    const lab = await newLabDir();
     const cli = (...args: string[]) => phoenix(['--config-dir', config, '--lab-dir', lab, ...args]);
     t.after(() => {
       cli('lab', 'down');
