@@ -1,4 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 /**
@@ -63,32 +64,53 @@ export function isTlsErrorCode(code: string | undefined): boolean {
 }
 
 /** The default transport: one connection per request (no keep-alive pool to go stale between runs). */
-export const httpsTransport: HttpsTransport = (req) =>
-  new Promise<HttpsResponse>((resolve, reject) => {
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch {
-      reject(new TransportError(`invalid URL ${req.url}`, 'protocol'));
-      return;
-    }
-    if (url.protocol !== 'https:') {
-      reject(
-        new TransportError(
-          `refusing ${url.protocol} URL ${req.url}: a CA is only spoken to over TLS`,
-          'protocol',
-        ),
-      );
-      return;
-    }
-    const where = `${req.method} ${req.url}`;
-    const tls =
-      'ca' in req.trust ? { ca: req.trust.ca, rejectUnauthorized: true } : { rejectUnauthorized: false };
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'phoenix' };
-    if (req.body !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(req.body));
-    }
+export const httpsTransport: HttpsTransport = (req) => {
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    return Promise.reject(new TransportError(`invalid URL ${req.url}`, 'protocol'));
+  }
+  if (url.protocol !== 'https:') {
+    return Promise.reject(
+      new TransportError(
+        `refusing ${url.protocol} URL ${req.url}: a CA is only spoken to over TLS`,
+        'protocol',
+      ),
+    );
+  }
+  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'phoenix' };
+  if (req.body !== undefined) headers['content-type'] = 'application/json';
+  return httpsExchange(url, {
+    method: req.method,
+    headers,
+    ...(req.body !== undefined ? { body: Buffer.from(req.body) } : {}),
+    tls: 'ca' in req.trust ? { ca: req.trust.ca, rejectUnauthorized: true } : { rejectUnauthorized: false },
+    timeoutMs: req.timeoutMs,
+    where: `${req.method} ${req.url}`,
+    maxBytes: MAX_RESPONSE_BYTES,
+  });
+};
+
+export interface HttpsExchange {
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: Buffer;
+  readonly tls: { readonly ca?: string; readonly rejectUnauthorized: boolean };
+  readonly timeoutMs: number;
+  /** How errors name the request: never with headers or bodies, which carry tokens. */
+  readonly where: string;
+  readonly maxBytes: number;
+}
+
+/** One HTTPS request/response with a deadline, a size limit and classified failures. */
+export function httpsExchange(
+  url: URL,
+  x: HttpsExchange,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...x.headers };
+    if (x.body !== undefined) headers['content-length'] = String(x.body.length);
     let settled = false;
     const fail = (err: TransportError) => {
       if (settled) return;
@@ -97,13 +119,13 @@ export const httpsTransport: HttpsTransport = (req) =>
       r.destroy();
       reject(err);
     };
-    const r = httpsRequest(url, { method: req.method, headers, agent: false, ...tls }, (res) => {
+    const r = httpsRequest(url, { method: x.method, headers, agent: false, ...x.tls }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > MAX_RESPONSE_BYTES) {
-          fail(new TransportError(`${where}: response larger than ${MAX_RESPONSE_BYTES} bytes`, 'protocol'));
+        if (size > x.maxBytes) {
+          fail(new TransportError(`${x.where}: response larger than ${x.maxBytes} bytes`, 'protocol'));
         } else {
           chunks.push(chunk);
         }
@@ -112,17 +134,22 @@ export const httpsTransport: HttpsTransport = (req) =>
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
       });
-      res.on('error', (err: NodeJS.ErrnoException) => fail(classify(err, where)));
+      res.on('error', (err: NodeJS.ErrnoException) => fail(classify(err, x.where)));
     });
     const timer = setTimeout(
-      () => fail(new TransportError(`${where}: no answer within ${req.timeoutMs} ms`, 'timeout')),
-      req.timeoutMs,
+      () => fail(new TransportError(`${x.where}: no answer within ${x.timeoutMs} ms`, 'timeout')),
+      x.timeoutMs,
     );
-    r.on('error', (err: NodeJS.ErrnoException) => fail(classify(err, where)));
-    r.end(req.body);
+    r.on('error', (err: NodeJS.ErrnoException) => fail(classify(err, x.where)));
+    r.end(x.body);
   });
+}
 
 function classify(err: NodeJS.ErrnoException, where: string): TransportError {
   const code = err.code;

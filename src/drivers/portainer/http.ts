@@ -1,6 +1,5 @@
-import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { TransportError, isTlsErrorCode } from '../ca/trust.js';
+import { TransportError, httpsExchange } from '../ca/trust.js';
 
 /**
  * One HTTPS exchange with Portainer, verified against a pinned CA (the internal CA root that issued
@@ -33,83 +32,24 @@ const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 /** ECONNREFUSED & co.: the request never reached a listening server, so repeating it is always safe. */
 export const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-const UNREACHABLE_CODES = new Set([
-  ...NOT_SENT_CODES,
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'ETIMEDOUT',
-]);
 
-export const portainerHttpsTransport: PortainerTransport = (req) =>
-  new Promise<PortainerHttpResponse>((resolve, reject) => {
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch {
-      reject(new TransportError('invalid Portainer URL', 'protocol'));
-      return;
-    }
-    const where = `${req.method} ${url.pathname}`;
-    if (url.protocol !== 'https:') {
-      reject(new TransportError(`${where}: Portainer is only spoken to over HTTPS`, 'protocol'));
-      return;
-    }
-    const headers: Record<string, string> = { ...req.headers };
-    if (req.body !== undefined) headers['content-length'] = String(req.body.length);
-    let settled = false;
-    const fail = (err: TransportError) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      r.destroy();
-      reject(err);
-    };
-    const r = httpsRequest(
-      url,
-      { method: req.method, headers, agent: false, ca: req.ca, rejectUnauthorized: true },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            fail(
-              new TransportError(`${where}: response larger than ${MAX_RESPONSE_BYTES} bytes`, 'protocol'),
-            );
-          } else {
-            chunks.push(chunk);
-          }
-        });
-        res.on('end', () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-        res.on('error', (err: NodeJS.ErrnoException) => fail(classify(err, where)));
-      },
-    );
-    const timer = setTimeout(
-      () => fail(new TransportError(`${where}: no answer within ${req.timeoutMs} ms`, 'timeout')),
-      req.timeoutMs,
-    );
-    r.on('error', (err: NodeJS.ErrnoException) => fail(classify(err, where)));
-    r.end(req.body);
+export const portainerHttpsTransport: PortainerTransport = (req) => {
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    return Promise.reject(new TransportError('invalid Portainer URL', 'protocol'));
+  }
+  const where = `${req.method} ${url.pathname}`;
+  if (url.protocol !== 'https:')
+    return Promise.reject(new TransportError(`${where}: Portainer is only spoken to over HTTPS`, 'protocol'));
+  return httpsExchange(url, {
+    method: req.method,
+    headers: req.headers,
+    ...(req.body !== undefined ? { body: req.body } : {}),
+    tls: { ca: req.ca, rejectUnauthorized: true },
+    timeoutMs: req.timeoutMs,
+    where,
+    maxBytes: MAX_RESPONSE_BYTES,
   });
-
-function classify(err: NodeJS.ErrnoException, where: string): TransportError {
-  const code = err.code;
-  if (isTlsErrorCode(code)) {
-    return new TransportError(`${where}: TLS verification failed (${code})`, 'tls', code);
-  }
-  if (code !== undefined && UNREACHABLE_CODES.has(code)) {
-    return new TransportError(`${where}: cannot connect (${code})`, 'unreachable', code);
-  }
-  return new TransportError(`${where}: ${code ?? 'connection failed'}`, 'protocol', code);
-}
+};
