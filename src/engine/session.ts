@@ -84,7 +84,14 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     // The lab acts on its view of the inventory: every address in 127/8, never a 10.x one.
     const ctxInventory = choice === 'lab' ? (await import('../lab/view.js')).labView(inventory) : inventory;
     const drivers = tracedDrivers(
-      await createDrivers(choice, paths.memoryWorld, opts.memoryLatencyMs, ctxInventory, opts.labDir),
+      await createDrivers(
+        choice,
+        paths.memoryWorld,
+        opts.memoryLatencyMs,
+        ctxInventory,
+        opts.labDir,
+        opts.stateDir,
+      ),
       opts.emit,
     );
     const certs: CertificateStore = new FileCertificateStore(paths.certs);
@@ -204,6 +211,7 @@ async function createDrivers(
   latencyMs: number | undefined,
   inventory: Inventory,
   labDir: string | undefined,
+  stateDir: string,
 ): Promise<Drivers> {
   switch (choice) {
     case 'memory': {
@@ -215,10 +223,9 @@ async function createDrivers(
       const { resolveLabDir } = await import('../lab/state.js');
       return createLabDrivers({ labDir: resolveLabDir(labDir), inventory });
     }
-    case 'proxmox':
-      throw new SessionError(
-        'the Proxmox drivers are not available in this version yet; run with `--driver memory` to act on a simulated host',
-        2,
-      );
+    case 'proxmox': {
+      const { createProxmoxDrivers } = await import('../drivers/target/proxmox.js');
+      return createProxmoxDrivers(inventory, stateDir);
+    }
   }
 }

@@ -1,13 +1,10 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -31,10 +28,10 @@ import { remoteCommand, shellQuote } from '../../src/drivers/proxmox/cli/quote.j
 import { installStandIn } from '../emulators/pve-cli/install.js';
 import type { StandIn } from '../emulators/pve-cli/install.js';
 import type { EmuGuest } from '../emulators/pve-cli/state.js';
+import { SKIP_SSH, freePort, startSshd as startSshdWith } from '../helpers/sshd.js';
+import type { Sshd } from '../helpers/sshd.js';
 
 const run = promisify(execFile);
-const SSHD = '/usr/sbin/sshd';
-const SKIP_SSH = existsSync(SSHD) ? undefined : 'openssh-server is not installed (/usr/sbin/sshd)';
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 const GUESTS = (): Record<string, EmuGuest> => ({
@@ -73,121 +70,11 @@ async function standIn(t: TestContext): Promise<Env> {
   return { emu, nodeTmp, local };
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((ok) => srv.close(() => ok()));
-  return port;
-}
-
-async function waitListening(port: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const up = await new Promise<boolean>((ok) => {
-      const s = createConnection({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        ok(true);
-      });
-      s.on('error', () => ok(false));
-    });
-    if (up) return;
-    if (Date.now() > deadline) throw new Error(`sshd did not listen on 127.0.0.1:${port} within ${ms} ms`);
-    await sleep(20);
-  }
-}
-
-interface Sshd {
-  readonly port: number;
-  readonly dir: string;
-  readonly clientKey: string;
-  readonly knownHosts: string;
-  /** An empty ssh_config: the test does not depend on the invoking user's ~/.ssh/config. */
-  readonly sshConfig: string;
-  log(): string;
-  runner(extra?: Partial<ConstructorParameters<typeof SshRunner>[0]>): SshRunner;
-}
-
-/**
- * Debian's sshd on 127.0.0.1 and a free port, with its own host key, a generated client key as the only
- * authorized key, and SetEnv putting the stand-in first in PATH. Stopped by its pid afterwards.
- */
-async function startSshd(t: TestContext, env: Env): Promise<Sshd> {
-  const dir = await mkdtemp(join(tmpdir(), 'phoenix-sshd-'));
-  const hostKey = join(dir, 'host_ed25519');
-  const clientKey = join(dir, 'client_ed25519');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'phoenix-test-host', '-f', hostKey]);
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'phoenix-test-client', '-f', clientKey]);
-  await writeFile(join(dir, 'authorized_keys'), await readFile(`${clientKey}.pub`), { mode: 0o600 });
-  const port = await freePort();
-  const knownHosts = join(dir, 'known_hosts');
-  await writeFile(knownHosts, `[127.0.0.1]:${port} ${(await readFile(`${hostKey}.pub`, 'utf8')).trim()}\n`);
-  const sshConfig = join(dir, 'ssh_config');
-  await writeFile(sshConfig, '');
-  const config = [
-    'ListenAddress 127.0.0.1',
-    `Port ${port}`,
-    `HostKey ${hostKey}`,
-    `PidFile ${join(dir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-    'UsePAM no',
-    'StrictModes no',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PermitRootLogin prohibit-password',
-    'PrintMotd no',
-    'LogLevel INFO',
-    `SetEnv PATH=${env.emu.binDir}:/usr/local/bin:/usr/bin:/bin TMPDIR=${env.nodeTmp}`,
-  ];
-  await writeFile(join(dir, 'sshd_config'), `${config.join('\n')}\n`);
-  // Debian's sshd refuses to start without its privilege separation directory (normally made by systemd).
-  if (process.getuid?.() === 0 && !existsSync('/run/sshd')) await mkdir('/run/sshd', { mode: 0o755 });
-  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+/** The shared loopback sshd (test/helpers/sshd.ts) with the stand-in first in PATH and the node's TMPDIR. */
+function startSshd(t: TestContext, env: Env): Promise<Sshd> {
+  return startSshdWith(t, {
+    setEnv: { PATH: `${env.emu.binDir}:/usr/local/bin:/usr/bin:/bin`, TMPDIR: env.nodeTmp },
   });
-  let log = '';
-  child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  const runners: SshRunner[] = [];
-  // One hook, in this order: the runners end their masters first (they need the ssh config in `dir`; sshd's
-  // per-connection processes, which share our stderr pipe, end with them), then sshd is stopped by its pid,
-  // then the directory goes.
-  t.after(async () => {
-    try {
-      for (const r of runners) await r.close();
-    } finally {
-      if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-  await Promise.race([
-    waitListening(port, 5000),
-    exited.then(() => {
-      throw new Error(`sshd exited: ${log}`);
-    }),
-  ]);
-  const sshd: Sshd = {
-    port,
-    dir,
-    clientKey,
-    knownHosts,
-    sshConfig,
-    log: () => log,
-    runner: (extra = {}) => {
-      const r = new SshRunner({
-        destination: `${userInfo().username}@127.0.0.1`,
-        port,
-        identityFile: clientKey,
-        configFile: sshConfig,
-        options: [`UserKnownHostsFile=${knownHosts}`],
-        ...extra,
-      });
-      runners.push(r);
-      return r;
-    },
-  };
-  return sshd;
 }
 
 // ---------------------------------------------------------------------------------------------- quoting

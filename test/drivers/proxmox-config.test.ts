@@ -306,11 +306,17 @@ test('Docker VM 1001: linked clone of template 9000 from its snapshot, cloud-ini
       '10.0.0.13:/quickOS/vm-persistent-data/1001/.step-ca /etc/step-ca/certs nfs defaults,_netdev 0 0',
     ],
   );
-  // The template's disk is 50 GiB (vm_defaults); 1001 declares 32: Proxmox cannot shrink, so this is refused.
-  assert.equal(plan.resize.action, 'refuse');
+  // The template's disk is 32 GiB, as 1001 declares: nothing to resize. Smaller would be refused (no shrinking).
+  assert.equal(plan.resize.action, 'none');
+  const shrink = qemuCloneParams(
+    { ...vmOf(inv, 1001), resources: { ...vmOf(inv, 1001).resources, diskGb: 16 } },
+    vmOf(inv, 9000),
+    VM_OPTS,
+  );
+  assert.equal(shrink.resize.action, 'refuse');
   assert.match(
-    (plan.resize as { reason: string }).reason,
-    /scsi0 is 50 GiB and 32 GiB is declared: Proxmox cannot shrink/,
+    (shrink.resize as { reason: string }).reason,
+    /scsi0 is 32 GiB and 16 GiB is declared: Proxmox cannot shrink/,
   );
   // A full clone carries the target storage; a linked one must not (Proxmox refuses it).
   assert.equal(
@@ -331,7 +337,7 @@ test('template VM 9000: created from the cloud image, disk grown to the declared
   assert.equal(plan.params.ipconfig0, 'ip=dhcp');
   assert.equal(plan.params.onboot, '0');
   assert.equal(plan.params.startup, undefined);
-  assert.deepEqual(plan.resize, { action: 'grow', params: { disk: 'scsi0', size: '50G' } });
+  assert.deepEqual(plan.resize, { action: 'grow', params: { disk: 'scsi0', size: '32G' } });
   assert.throws(
     () => qemuCreateParams(g, { bridge: 'vmbr0' }),
     /noble-server-cloudimg-amd64.img has no known volume/,

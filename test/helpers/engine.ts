@@ -19,6 +19,7 @@ import { executionOrder } from '../../src/graph/order.js';
 import type { ResourceGraph } from '../../src/graph/types.js';
 import type { Context } from '../../src/resources/types.js';
 import type { Drivers } from '../../src/drivers/index.js';
+import type { Inventory } from '../../src/model/inventory.js';
 import { createLabDrivers } from '../../src/drivers/lab/index.js';
 import { labView } from '../../src/lab/view.js';
 
@@ -58,6 +59,11 @@ export async function testEngine(
     stateDir?: string;
     /** Act on this lab (its drivers and the lab view of the inventory) instead of the memory world. */
     labDir?: string;
+    /**
+     * Builds the drivers the engine acts through (e.g. the memory world's with another hypervisor). Called
+     * once per engine, again on reopen.
+     */
+    drivers?: (built: { readonly inventory: Inventory; readonly mem: MemoryDrivers }) => Drivers;
   } = {},
 ): Promise<TestEngine> {
   const analysis = await analyse(configDir);
@@ -73,7 +79,11 @@ export async function testEngine(
   const events: EngineEvent[] = [];
   const graph = analysis.graph;
   const inventory = opts.labDir ? labView(analysis.inventory) : analysis.inventory;
-  const drivers = opts.labDir ? createLabDrivers({ labDir: opts.labDir, inventory }) : mem.drivers;
+  const drivers = opts.drivers
+    ? opts.drivers({ inventory, mem })
+    : opts.labDir
+      ? createLabDrivers({ labDir: opts.labDir, inventory })
+      : mem.drivers;
   const base = {
     inventory,
     graph,

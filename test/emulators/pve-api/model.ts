@@ -14,6 +14,10 @@ export interface EmuNode {
   status: 'online' | 'offline';
   maxmem: number;
   mem: number;
+  /** Storage ids enabled and active on the node (GET /nodes/{node}/storage). */
+  storages: string[];
+  /** Linux bridges (GET /nodes/{node}/network?type=any_bridge). */
+  bridges: string[];
 }
 
 export interface EmuSnapshot {
@@ -33,6 +37,10 @@ export interface EmuGuest {
   snapshots: EmuSnapshot[];
   /** VM filesystem as the guest agent sees it. */
   readonly files: Map<string, Buffer>;
+  /** Owner and mode of VM files (numeric, as `stat -c '%u %g %a'` prints them); absent: 0 0 644. */
+  readonly meta: Map<string, { uid: number; gid: number; mode: number }>;
+  /** LXC raw `lxc.*` lines of the config file, in order (the API returns them as `lxc: [[key, value]]`). */
+  rawLxc: Array<[string, string]>;
 }
 
 export interface EmuTask {
@@ -65,13 +73,24 @@ export interface TaskFault {
   readonly log: readonly string[];
 }
 
-/** Proxmox's digest: SHA-1 of the config file text. */
-export function configDigest(config: Record<string, string>): string {
-  const text = Object.keys(config)
+/** The main section of the config file as Proxmox writes it: options sorted, then the raw lxc.* lines. */
+export function configText(
+  config: Record<string, string>,
+  rawLxc: ReadonlyArray<[string, string]> = [],
+): string {
+  const options = Object.keys(config)
     .sort()
     .map((k) => `${k}: ${config[k]}\n`)
     .join('');
-  return createHash('sha1').update(text).digest('hex');
+  return options + rawLxc.map(([k, v]) => `${k}: ${v}\n`).join('');
+}
+
+/** Proxmox's digest: SHA-1 of the config file text. */
+export function configDigest(
+  config: Record<string, string>,
+  rawLxc: ReadonlyArray<[string, string]> = [],
+): string {
+  return createHash('sha1').update(configText(config, rawLxc)).digest('hex');
 }
 
 export const lockFile = (type: GuestType, vmid: number) =>
@@ -96,15 +115,27 @@ export class ClusterModel {
   execPolls = 1;
   private pidCounter = 0x1000;
 
+  /** Virtual size of a cloud image imported with `import-from` (noble's is 3.5 GiB). */
+  importedImageBytes = 3.5 * 2 ** 30;
+  private macCounter = 0;
+
   addNode(
     name: string,
-    opts: { status?: 'online' | 'offline'; maxmem?: number; mem?: number } = {},
+    opts: {
+      status?: 'online' | 'offline';
+      maxmem?: number;
+      mem?: number;
+      storages?: string[];
+      bridges?: string[];
+    } = {},
   ): EmuNode {
-    const node = {
+    const node: EmuNode = {
       name,
       status: opts.status ?? 'online',
       maxmem: opts.maxmem ?? 64 * 2 ** 30,
       mem: opts.mem ?? 8 * 2 ** 30,
+      storages: opts.storages ?? ['local', 'local-lvm'],
+      bridges: opts.bridges ?? ['vmbr0'],
     };
     this.nodes.set(name, node);
     return node;
@@ -116,6 +147,7 @@ export class ClusterModel {
     node: string;
     status?: 'running' | 'stopped';
     config?: Record<string, string>;
+    rawLxc?: Array<[string, string]>;
   }): EmuGuest {
     const guest: EmuGuest = {
       vmid: g.vmid,
@@ -125,6 +157,8 @@ export class ClusterModel {
       config: { ...(g.config ?? {}) },
       snapshots: [],
       files: new Map(),
+      meta: new Map(),
+      rawLxc: [...(g.rawLxc ?? [])],
     };
     this.guests.set(g.vmid, guest);
     return guest;
@@ -135,6 +169,13 @@ export class ClusterModel {
     const g = this.guests.get(vmid);
     if (!g) throw new Error(`no guest ${vmid}`);
     g.config[key] = value;
+  }
+
+  /** A MAC from Proxmox's default prefix BC:24:11 (what it generates for a NIC declared without one). */
+  newMac(): string {
+    this.macCounter += 1;
+    const n = this.macCounter;
+    return `BC:24:11:${[(n >> 16) & 255, (n >> 8) & 255, n & 255].map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join(':')}`;
   }
 
   nextFreeVmid(): number {

@@ -7,6 +7,7 @@ import { createNodeTls } from './cert.js';
 import type { NodeTls } from './cert.js';
 import { ClusterModel, configDigest, configFile, label, lockFile } from './model.js';
 import type { EmuGuest, GuestType } from './model.js';
+import { provisionClone, provisionCreate } from './provision.js';
 
 /**
  * An emulated Proxmox VE REST API for tests — NOT Proxmox. An HTTPS server (node:https) on 127.0.0.1 with a
@@ -21,7 +22,7 @@ import type { EmuGuest, GuestType } from './model.js';
  *   DELETE /nodes/{node}/{type}/{vmid} · POST .../status/start|stop|shutdown · POST .../clone ·
  *   GET|POST .../snapshot · POST .../template · PUT .../resize ·
  *   POST /nodes/{node}/qemu/{vmid}/agent/exec · GET .../agent/exec-status · POST .../agent/file-write ·
- *   GET .../agent/file-read
+ *   GET .../agent/file-read · GET /nodes/{node}/storage · GET /nodes/{node}/network[?type]
  * with the API's conventions: `{"data": ...}` answers; form-encoded bodies, query strings for GET/DELETE,
  * booleans as 1/0, arrays as repeated keys; which calls answer a UPID (a task: polled running → stopped
  * with `exitstatus` and a `[{n,t}]` log with `total`) and which are synchronous (PUT config, LXC template);
@@ -33,7 +34,10 @@ import type { EmuGuest, GuestType } from './model.js';
  *
  * Simplified: one shared state for all nodes (any node answers for the cluster); tasks take effect when
  * started and report "running" for `model.taskPolls` polls; no permissions beyond valid authentication;
- * only the config keys given are stored (no defaults filled in); the guest agent runs the few programs of
+ * only the config keys given are stored (no defaults filled in) except what Proxmox itself makes of disks
+ * and NICs at create and clone (provision.ts); an LXC's raw lxc.* lines are kept apart (`rawLxc`, returned
+ * as `lxc: [[key, value]]`, part of the digest) and written by the node stand-in (node-runner.ts), since
+ * the API cannot write them; the guest agent runs the few programs of
  * agent-commands.ts (plus a test hook) on a flat in-memory filesystem.
  *
  * Faults: `model.lockTimeouts.set(vmid, n)` (next n writes to the guest fail with the lock error),
@@ -208,10 +212,15 @@ export async function startPveEmulator(options: { nodes?: string[] } = {}): Prom
     if (model.takeLockTimeout(g.vmid))
       throw new ApiError(500, `can't lock file '${lockFile(g.type, g.vmid)}' - got timeout`);
   };
-  const configOf = (g: EmuGuest) => ({ ...g.config, digest: configDigest(g.config) });
+  const digestOf = (g: EmuGuest) => configDigest(g.config, g.rawLxc);
+  const configOf = (g: EmuGuest) => ({
+    ...g.config,
+    ...(g.type === 'lxc' && g.rawLxc.length ? { lxc: g.rawLxc.map(([k, v]) => [k, v]) } : {}),
+    digest: digestOf(g),
+  });
   const applyConfig = (g: EmuGuest, p: Params) => {
     const digest = one(p, 'digest');
-    if (digest !== undefined && digest !== configDigest(g.config)) {
+    if (digest !== undefined && digest !== digestOf(g)) {
       throw new ApiError(500, 'detected modified configuration - file changed by other user? Try again');
     }
     const errors: Record<string, string> = {};
@@ -299,6 +308,16 @@ export async function startPveEmulator(options: { nodes?: string[] } = {}): Prom
       );
     if (node.status !== 'online') throw new ApiError(595, 'No route to host');
 
+    if (c === 'storage' && d === undefined && method === 'GET') {
+      return node.storages.map((storage) => ({ storage, type: 'dir', enabled: 1, active: 1, shared: 0 }));
+    }
+    if (c === 'network' && d === undefined && method === 'GET') {
+      const type = one(p, 'type');
+      if (type !== undefined && !['bridge', 'any_bridge', 'bond', 'eth', 'vlan'].includes(type))
+        throw paramError({ type: `value '${type}' does not have a value in the enumeration` });
+      if (type !== undefined && type !== 'bridge' && type !== 'any_bridge') return [];
+      return node.bridges.map((iface) => ({ iface, type: 'bridge', active: 1, autostart: 1 }));
+    }
     if (c === 'tasks' && d !== undefined && method === 'GET') {
       const task = model.tasks.get(d);
       if (!task || task.node !== b) throw new ApiError(500, `no such task`);
@@ -339,7 +358,7 @@ export async function startPveEmulator(options: { nodes?: string[] } = {}): Prom
       }
       const config: Record<string, string> = {};
       for (const [k, v] of p) if (!CREATE_ONLY.has(k)) config[k] = v;
-      if (c === 'lxc') config.rootfs ??= `local-lvm:vm-${vmid}-disk-0,size=8G`;
+      provisionCreate(model, c, vmid, config);
       return model.startTask(b, c === 'lxc' ? 'vzcreate' : 'qmcreate', String(vmid), user, () => {
         if (model.guests.has(vmid)) throw new Error(`${label(c)} ${vmid} already exists`);
         model.addGuest({ vmid, type: c, node: b, config });
@@ -393,12 +412,18 @@ export async function startPveEmulator(options: { nodes?: string[] } = {}): Prom
         if (snapname !== undefined && !guest.snapshots.some((s) => s.name === snapname))
           throw new ApiError(500, `snapshot '${snapname}' does not exist`);
         lockOrFail(guest);
+        const full = bool(p, 'full', !isTemplate(guest));
+        const storage = one(p, 'storage');
+        if (storage !== undefined && !full)
+          throw paramError({ storage: "parameter 'storage' not allowed for linked clones" });
         return model.startTask(b, `${short}clone`, d, user, () => {
-          const config = { ...guest.config };
-          delete config.template;
           const name = one(p, c === 'lxc' ? 'hostname' : 'name');
-          if (name !== undefined) config[c === 'lxc' ? 'hostname' : 'name'] = name;
-          model.addGuest({ vmid: newid, type: c, node: target, config });
+          const config = provisionClone(model, c, guest, newid, {
+            full,
+            ...(name !== undefined ? { name } : {}),
+            ...(storage !== undefined ? { storage } : {}),
+          });
+          model.addGuest({ vmid: newid, type: c, node: target, config, rawLxc: guest.rawLxc });
           return [
             `create ${bool(p, 'full', !isTemplate(guest)) ? 'full' : 'linked'} clone of ${L} ${d}${snapname ? ` (snapshot ${snapname})` : ''}`,
           ];
@@ -456,7 +481,7 @@ export async function startPveEmulator(options: { nodes?: string[] } = {}): Prom
         if (!/^\+?\d+(\.\d+)?[KMGT]?$/.test(size))
           throw paramError({ size: `value does not match the regex pattern` });
         const digest = one(p, 'digest');
-        if (digest !== undefined && digest !== configDigest(guest.config))
+        if (digest !== undefined && digest !== digestOf(guest))
           throw new ApiError(500, 'detected modified configuration - file changed by other user? Try again');
         lockOrFail(guest);
         return model.startTask(b, 'resize', d, user, () => {

@@ -1,3 +1,4 @@
+import { accountName, BASE_GROUPS, BASE_USERS } from '../accounts.js';
 import {
   appendFileSync,
   existsSync,
@@ -149,16 +150,20 @@ export function runGuestCommand(ctx: GuestContext, argv: readonly string[]): Com
       if (!existsSync(host(p))) return fail(1, `stat: cannot statx '${p}': No such file or directory\n`);
       const rec = meta(p);
       const size = statSync(host(p)).size;
-      const text = format.replace(/%([ugasn])/g, (_, c: string) =>
-        c === 'u'
-          ? String(rec.uid)
-          : c === 'g'
-            ? String(rec.gid)
-            : c === 'a'
-              ? rec.mode.toString(8)
-              : c === 's'
-                ? String(size)
-                : p,
+      const text = format.replace(/%([ugasnUG])/g, (_, c: string) =>
+        c === 'U'
+          ? accountName(BASE_USERS, rec.uid)
+          : c === 'G'
+            ? accountName(BASE_GROUPS, rec.gid)
+            : c === 'u'
+              ? String(rec.uid)
+              : c === 'g'
+                ? String(rec.gid)
+                : c === 'a'
+                  ? rec.mode.toString(8)
+                  : c === 's'
+                    ? String(size)
+                    : p,
       );
       return ok(`${text}\n`);
     }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { forwardPvesh } from './forward.js';
 import { pct } from './pct.js';
 import { pvesh } from './pvesh.js';
 import { qm } from './qm.js';
@@ -30,11 +31,19 @@ import type { ToolOutput } from './tool.js';
  * in the state file; lock-taking commands: push, pull, start, stop, shutdown, destroy, pvesh set config).
  * `faults.execOutput` makes `qm guest exec` print non-JSON or the timed-out `{"pid": N}`.
  *
- * Not emulated: tasks/UPIDs, create/clone, snapshots, clusters, text output formats of pvesh, real process
+ * Not emulated (but see FORWARDING MODE below): tasks/UPIDs, create/clone, snapshots, clusters, text output formats of pvesh, real process
  * execution, real ownership (recorded, not applied). Every invocation is appended to `log` in the state.
  *
  * The state file's path comes from PVE_EMU_STATE; the executables `pct`, `qm`, `pvesh` are small wrappers
  * written by install.ts that set it and call `main`.
+ *
+ * FORWARDING MODE (`installStandIn(..., { forward })`, which makes the wrappers set PVE_EMU_FORWARD to a 0600
+ * file with the API emulator's URL, token and CA): `pvesh` no longer uses pvesh.ts and the state's guests but
+ * forwards every call to the HTTPS API emulator (test/emulators/pve-api) and prints its answer as the real
+ * pvesh does — data as JSON, a task's output before its UPID, errors as "CODE MESSAGE" + "param: message"
+ * lines (see forward.ts). So one emulated cluster serves both transports. pct and qm are unchanged (LXC exec
+ * and push are not in the API); invocations are still logged in the state. Without the option nothing
+ * changes.
  */
 export async function main(tool: string, args: string[]): Promise<number> {
   const statePath = process.env.PVE_EMU_STATE;
@@ -46,13 +55,19 @@ export async function main(tool: string, args: string[]): Promise<number> {
   const stdin = () => (stdinCache ??= readFileSync(0));
   let result: ToolOutput;
   try {
-    result = await withState(statePath, async (state) => {
-      state.log.push([tool, ...args]);
-      if (tool === 'pct') return pct(statePath, state, args, stdin);
-      if (tool === 'qm') return qm(statePath, state, args, stdin);
-      if (tool === 'pvesh') return pvesh(statePath, state, args);
-      throw new Die(`${tool}: not emulated`, 127);
-    });
+    const forward = tool === 'pvesh' ? process.env.PVE_EMU_FORWARD : undefined;
+    if (forward) {
+      // Logged under the state lock, forwarded outside it: the API emulator serialises its own state.
+      await withState(statePath, async (state) => void state.log.push([tool, ...args]));
+      result = await forwardPvesh(forward, args);
+    } else
+      result = await withState(statePath, async (state) => {
+        state.log.push([tool, ...args]);
+        if (tool === 'pct') return pct(statePath, state, args, stdin);
+        if (tool === 'qm') return qm(statePath, state, args, stdin);
+        if (tool === 'pvesh') return pvesh(statePath, state, args);
+        throw new Die(`${tool}: not emulated`, 127);
+      });
   } catch (e) {
     if (!(e instanceof Die)) throw e;
     result = { exitCode: e.exitCode, stdout: Buffer.alloc(0), stderr: `${e.message}\n` };

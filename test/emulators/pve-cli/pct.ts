@@ -1,3 +1,4 @@
+import { BASE_GROUPS, BASE_USERS } from '../accounts.js';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { runGuestCommand } from './guest-commands.js';
@@ -49,8 +50,8 @@ export async function pct(
       if (guest.status !== 'running') throw new Die('can only push files to a running CT');
       let perms = p.options.perms;
       if (perms !== undefined && !perms.startsWith('0')) perms = `0${perms}`;
-      const uid = resolveId(p.options.user, guest.users ?? { root: 0 }, 'uid');
-      const gid = resolveId(p.options.group, guest.groups ?? { root: 0 }, 'gid');
+      const uid = resolveId(p.options.user, { ...BASE_USERS, ...guest.users }, 'uid');
+      const gid = resolveId(p.options.group, { ...BASE_GROUPS, ...guest.groups }, 'gid');
       let content: Buffer;
       try {
         content = readFileSync(file);

@@ -12,3 +12,5 @@ export { Pvesh, paramArgs } from './pvesh.js';
 export type { PveshMethod, PveshParams } from './pvesh.js';
 export { AGENT_WRITE_CHUNK_BYTES, agentReadFile, agentWriteFile } from './agent-file.js';
 export type { AgentFileOptions } from './agent-file.js';
+export { PveshApi, parsePveshOutput, pveshError, pveshParamArgs, pveshPath } from './pvesh-api.js';
+export type { PveshApiOptions } from './pvesh-api.js';

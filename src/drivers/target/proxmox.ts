@@ -1,0 +1,96 @@
+import { readFile } from 'node:fs/promises';
+import type { Inventory } from '../../model/inventory.js';
+import { readSecret } from '../../model/secret-value.js';
+import { issuerFromConfig } from '../ca/from-config.js';
+import type { IssuerDriver } from '../ca/types.js';
+import type { ContainerDriver } from '../containers/types.js';
+import { DriverError } from '../errors.js';
+import type { Drivers } from '../index.js';
+import { probesFor } from '../probe/dial.js';
+import { PveApiClient, type PveApi } from '../proxmox/api/index.js';
+import { LocalRunner, Pct, Pvesh, PveshApi, SshRunner, type CommandRunner } from '../proxmox/cli/index.js';
+import { ProxmoxHypervisor } from '../proxmox/hypervisor.js';
+
+/**
+ * The real target's drivers, from the configuration's `proxmox` block: the hypervisor over the REST API
+ * or over pvesh (LXC exec and files always through pct, locally or over SSH), issuers from the manifest,
+ * and probes that dial the configured addresses.
+ */
+export async function createProxmoxDrivers(inv: Inventory, stateDir: string): Promise<Drivers> {
+  const conn = inv.hypervisor.proxmox;
+  if (!conn)
+    throw new DriverError(
+      'target is "proxmox" but the configuration has no "proxmox" block',
+      false,
+      'config',
+    );
+  const runner = nodeRunner(conn);
+  const api: PveApi =
+    (conn.transport ?? 'api') === 'cli' ? new PveshApi(new Pvesh(runner)) : await apiClient(conn);
+  const hypervisor = new ProxmoxHypervisor({
+    api,
+    pct: new Pct(runner),
+    node: runner,
+    inventory: inv,
+    ...(conn.node_concurrency ? { nodeConcurrency: conn.node_concurrency } : {}),
+  });
+  const issuers = new Map<string, IssuerDriver>();
+  return {
+    hypervisor,
+    containers: dockerThroughPortainer,
+    issuer(name) {
+      let i = issuers.get(name);
+      if (i) return i;
+      const cfg = inv.issuers.get(name);
+      if (!cfg) throw new DriverError(`no issuer named "${name}"`);
+      issuers.set(name, (i = issuerFromConfig(cfg, name, stateDir)));
+      return i;
+    },
+    ...probesFor(inv, (ip) => ip),
+  };
+}
+
+type Connection = NonNullable<Inventory['hypervisor']['proxmox']>;
+
+/** Where pct (and, with the CLI transport, everything) runs: SSH to the node, or locally on it. */
+function nodeRunner(conn: Connection): CommandRunner {
+  const destination = conn.ssh?.destination ?? (conn.host ? `root@${conn.host}` : undefined);
+  if (!destination) return new LocalRunner();
+  return new SshRunner({
+    destination,
+    ...(conn.ssh?.port ? { port: conn.ssh.port } : {}),
+    ...(conn.ssh?.identity_file ? { identityFile: conn.ssh.identity_file } : {}),
+    ...(conn.ssh?.config_file ? { configFile: conn.ssh.config_file } : {}),
+  });
+}
+
+async function apiClient(conn: Connection): Promise<PveApiClient> {
+  if (!conn.host || !conn.api)
+    throw new DriverError('the API transport needs "host" and "api"', false, 'config');
+  const secret = await readSecret(conn.api.token_secret, 'proxmox.api.token_secret');
+  const caPem = conn.api.ca_file ? await readFile(conn.api.ca_file, 'utf8') : undefined;
+  const trust = caPem
+    ? { caPem, ...(conn.api.fingerprint ? { fingerprint: conn.api.fingerprint } : {}) }
+    : { fingerprint: conn.api.fingerprint! };
+  return new PveApiClient({
+    host: conn.host,
+    ...(conn.api.port ? { port: conn.api.port } : {}),
+    auth: { kind: 'token', tokenId: conn.api.token_id, secret },
+    trust,
+  });
+}
+
+const NO_PORTAINER =
+  'Docker volumes and stacks on Proxmox go through Portainer, which this version does not drive yet (issue 8); the lab and --driver memory emulate them';
+const refuse = (): Promise<never> => Promise.reject(new DriverError(NO_PORTAINER, false, 'unsupported'));
+
+/** Until the Portainer integration lands: every Docker operation says so, instead of pretending. */
+const dockerThroughPortainer: ContainerDriver = {
+  name: 'portainer (not available)',
+  listVolumes: refuse,
+  getStack: refuse,
+  getContainer: refuse,
+  createVolume: refuse,
+  deployStack: refuse,
+  restartContainer: refuse,
+};
