@@ -113,6 +113,8 @@ describe('the example through the engine on the REST emulator', () => {
   const startable = () => all().filter((g) => !g.isTemplate && g.boot.onBoot);
 
   test('create every guest in dependency order, then start them in boot order', async () => {
+    // VM 1001's agent answers only after three pings (it boots): its NFS mounts wait for it.
+    w.emu.model.agentBootPings.set(1001, 3);
     const result = await e.sync({ graph: letsGoGraph(inv) });
     assert.deepEqual(failures(e), []);
     assert.equal(result.outcome, 'ok');
@@ -173,6 +175,21 @@ describe('the example through the engine on the REST emulator', () => {
             `${a.id} (order ${a.boot.order}) before ${b.id} (order ${b.boot.order})`,
           );
     for (const g of startable()) assert.equal(emu.model.guests.get(g.id)!.status, 'running', `guest ${g.id}`);
+    const pings = emu.requests.filter((r) => r.path === '/nodes/pve2/qemu/1001/agent/ping').length;
+    assert.ok(pings >= 4, `the agent was awaited (${pings} pings)`);
+    const fstab = emu.model.guests.get(1001)!.files.get('/etc/fstab')?.toString('utf8') ?? '';
+    assert.match(
+      fstab,
+      /^10\.0\.0\.13:\/quickOS\/vm-persistent-data\/1001 \/persistent-storage nfs defaults,_netdev 0 0$/m,
+    );
+    assert.ok(
+      emu.requests.some(
+        (r) =>
+          r.path === '/nodes/pve2/qemu/1001/agent/exec' &&
+          JSON.stringify(r.params.command) === JSON.stringify(['mount', '-a']),
+      ),
+      'mount -a ran in the VM',
+    );
     assert.equal(emu.model.guests.get(900)!.status, 'stopped');
   });
 

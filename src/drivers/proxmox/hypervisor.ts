@@ -29,6 +29,7 @@ import type { MappingOptions } from './mapping-options.js';
 import { NodeLimiter } from './node-limit.js';
 import { observeGuest } from './observe.js';
 import { updateSettings } from './update.js';
+import { afterVmStart } from './vm-boot.js';
 
 /**
  * Proxmox VE as Phoenix's hypervisor: the REST API (`PveApi`, over HTTPS or pvesh) for guests and their
@@ -58,6 +59,8 @@ export interface ProxmoxHypervisorOptions {
   readonly tasks?: Omit<WaitOptions, 'signal'>;
   /** Seconds a clean shutdown may take before stopGuest forces the stop; default 60. */
   readonly shutdownTimeoutSeconds?: number;
+  /** How long a started VM's guest agent may take to answer (default 180 s). */
+  readonly agentTimeoutMs?: number;
 }
 
 const label = (loc: GuestLocation) => `${loc.kind === 'lxc' ? 'CT' : 'VM'} ${loc.vmid}`;
@@ -138,11 +141,21 @@ export class ProxmoxHypervisor implements HypervisorDriver {
   }
 
   async startGuest(id: GuestId): Promise<void> {
+    let started: GuestAddress | undefined;
     await this.mutate(id, 'starting', async (addr, loc) => {
       if (loc.status === 'running') return;
       if (loc.template) throw new DriverError(`you can't start a ${label(loc)} if it's a template`);
       await pve.startGuest(this.api, addr, this.call);
+      started = addr;
     });
+    // Outside the node slot: the agent's own calls take slots of their own.
+    const vm = this.options.inventory.guests.get(id);
+    if (started?.type === 'qemu' && vm?.kind === 'vm')
+      await afterVmStart(this.api, started, vm, vmShell(this.api, started, this.call), {
+        ...(this.options.agentTimeoutMs !== undefined ? { agentTimeoutMs: this.options.agentTimeoutMs } : {}),
+        ...(this.options.tasks?.pollMs !== undefined ? { pollMs: this.options.tasks.pollMs } : {}),
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+      });
   }
 
   /** A clean shutdown, forced to a stop after the timeout; a guest that cannot shut down is stopped. */

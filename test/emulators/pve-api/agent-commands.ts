@@ -91,6 +91,11 @@ export function runAgentCommand(
       fs.set(dst, append && notrunc ? Buffer.concat([before, data]) : Buffer.from(data));
       return { exitcode: 0, err: opts.get('status') === 'none' ? '' : `${data.length} bytes copied\n` };
     }
+    case 'mount':
+      // `mount -a`: every fstab entry is taken as mounted (there is no NFS server to reach here).
+      return args.join(' ') === '-a'
+        ? { exitcode: 0 }
+        : { exitcode: 32, err: 'mount: only -a is emulated\n' };
     case 'mkdir':
       return { exitcode: 0 };
     case 'mv': {

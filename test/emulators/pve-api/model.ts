@@ -112,6 +112,8 @@ export class ClusterModel {
   nextIdOverride: number | undefined;
   /** Status polls a task stays "running" (default 1), and exec-status polls before "exited". */
   taskPolls = 1;
+  /** Pings a started VM's agent fails before it answers (it boots), per VMID. */
+  readonly agentBootPings = new Map<number, number>();
   execPolls = 1;
   private pidCounter = 0x1000;
 

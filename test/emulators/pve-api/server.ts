@@ -22,7 +22,7 @@ import { provisionClone, provisionCreate } from './provision.js';
  *   DELETE /nodes/{node}/{type}/{vmid} · POST .../status/start|stop|shutdown · POST .../clone ·
  *   GET|POST .../snapshot · POST .../template · PUT .../resize ·
  *   POST /nodes/{node}/qemu/{vmid}/agent/exec · GET .../agent/exec-status · POST .../agent/file-write ·
- *   GET .../agent/file-read · GET /nodes/{node}/storage · GET /nodes/{node}/network[?type]
+ *   GET .../agent/file-read · POST .../agent/ping · GET /nodes/{node}/storage · GET /nodes/{node}/network[?type]
  * with the API's conventions: `{"data": ...}` answers; form-encoded bodies, query strings for GET/DELETE,
  * booleans as 1/0, arrays as repeated keys; which calls answer a UPID (a task: polled running → stopped
  * with `exitstatus` and a `[{n,t}]` log with `total`) and which are synchronous (PUT config, LXC template);
@@ -497,6 +497,12 @@ export async function startPveEmulator(options: { nodes?: string[] } = {}): Prom
       }
       if (c === 'qemu' && e === 'agent') {
         agentUsable(guest);
+        const booting = model.agentBootPings.get(guest.vmid) ?? 0;
+        if (booting > 0) {
+          model.agentBootPings.set(guest.vmid, booting - 1);
+          throw new ApiError(500, 'QEMU guest agent is not running');
+        }
+        if (f === 'ping' && method === 'POST') return null;
         if (f === 'exec' && method === 'POST') {
           const argv = p.getAll('command');
           if (argv.length === 0) throw paramError({ command: 'property is missing and it is not optional' });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DeadlineExceeded } from '../../errors.js';
+import { DeadlineExceeded, DriverError } from '../../errors.js';
 import type { PveApi } from './client.js';
 import { AgentCommandFailed, PveProtocolError } from './errors.js';
 import { seg } from './form.js';
@@ -202,5 +202,29 @@ export async function agentReadFile(
     if (!piece.truncated) return Buffer.concat(pieces);
     if (piece.bytes.length === 0)
       throw new PveProtocolError(`VM ${vm.vmid}: file-read of ${path} is truncated but returned nothing`);
+  }
+}
+
+/**
+ * Waits until the VM's guest agent answers a ping: after a start the agent comes up with the OS, and
+ * every file or exec call before that fails. Bounded by `timeoutMs`; the last error is in the message.
+ */
+export async function waitForAgent(
+  client: PveApi,
+  vm: AgentVm,
+  opts: { readonly timeoutMs?: number; readonly pollMs?: number; readonly signal?: AbortSignal } = {},
+): Promise<void> {
+  const until = Date.now() + (opts.timeoutMs ?? 180_000);
+  let last = '';
+  for (let wait = opts.pollMs ?? 500; ; wait = Math.min(wait * 2, 5_000)) {
+    try {
+      await client.post(`/nodes/${seg(vm.node)}/qemu/${vm.vmid}/agent/ping`, undefined, { retry: false });
+      return;
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() + wait > until || opts.signal?.aborted)
+      throw new DriverError(`the guest agent of VM ${vm.vmid} did not answer in time: ${last}`, true);
+    await sleep(wait, undefined, opts.signal ? { signal: opts.signal } : undefined);
   }
 }
