@@ -24,6 +24,7 @@ import {
   pickNode,
   pickVmid,
   qemuCloneParams,
+  qemuConfigParams,
   qemuCreateParams,
   settingsDiff,
   usedVmids,
@@ -31,6 +32,7 @@ import {
   type RawLine,
   type ResizePlan,
 } from '../../src/drivers/proxmox/config/index.js';
+import { mappingFromInventory } from '../../src/drivers/proxmox/mapping-options.js';
 import { effectiveIdMap } from '../../src/model/idmap.js';
 import type { Guest, Inventory, LxcGuest, VmGuest } from '../../src/model/inventory.js';
 import { desiredSettings } from '../../src/resources/guest.js';
@@ -856,4 +858,17 @@ test('guestNodes: vmid → node from /cluster/resources; guests on offline nodes
     { type: 'lxc', vmid: 101, node: 'b' },
   ]);
   assert.deepEqual(dup.conflicts, [{ vmid: 101, nodes: ['a', 'b'] }]);
+});
+
+test("the administrative user's SSH key reaches every VM through cloud-init", async () => {
+  const inv = await inventoryOf(EXAMPLE);
+  const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbLmW7zVd1u8zQ admin@phoenix';
+  const withKey = {
+    ...inv,
+    hypervisor: { ...inv.hypervisor, users: { username: 'phoenix_admin', ssh_public_key: key } },
+  };
+  const params = qemuConfigParams(vmOf(inv, 1001), mappingFromInventory(withKey).qemu);
+  assert.ok(params.sshkeys, 'sshkeys is set');
+  assert.deepEqual(decodeSshKeys(params.sshkeys), [key]);
+  assert.equal(qemuConfigParams(vmOf(inv, 1001), mappingFromInventory(inv).qemu).sshkeys, undefined);
 });

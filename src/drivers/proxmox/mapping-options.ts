@@ -29,8 +29,14 @@ export function mappingFromInventory(inv: Inventory): MappingOptions {
   }
   const bridge = h.network?.interfaces?.name;
   const features = h.proxmox_defaults?.lxc?.features;
+  // The administrative user's key reaches every VM through cloud-init, next to a VM's own user's key.
+  const adminKey = h.users?.ssh_public_key;
   return {
     lxc: { storagePaths, ...(features ? { defaultFeatures: features } : {}) },
-    qemu: { ...(bridge ? { bridge } : {}), ...(imageStorage ? { imageStorage } : {}) },
+    qemu: {
+      ...(bridge ? { bridge } : {}),
+      ...(imageStorage ? { imageStorage } : {}),
+      ...(adminKey ? { sshKeys: [adminKey] } : {}),
+    },
   };
 }
