@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { LocalRunner, Pvesh, PveshApi } from '../../src/drivers/proxmox/cli/index.js';
 import type { CommandRunner } from '../../src/drivers/proxmox/cli/index.js';
 import { ProxmoxHypervisor } from '../../src/drivers/proxmox/hypervisor.js';
-import { convergeGraph, deleteGraph, powerGraph } from '../../src/engine/verbs.js';
+import { convergeGraph, deleteGraph, letsGoGraph, powerGraph } from '../../src/engine/verbs.js';
 import { nodeStandIn } from '../emulators/pve-api/node-runner.js';
 import { startPveEmulator } from '../emulators/pve-api/server.js';
 import { installStandIn } from '../emulators/pve-cli/install.js';
@@ -133,3 +133,65 @@ test(
   { skip: SKIP_SSH },
   (t) => lifecycle(t, 'ssh'),
 );
+
+test('the whole example over pvesh (local runner): LetsGo in dependency and boot order, then stop and delete everything', async (t) => {
+  const emu = await startPveEmulator({ nodes: [] });
+  t.after(() => emu.close());
+  emu.tokens.set(TOKEN_ID, SECRET);
+  emu.model.addNode('pve2', { mem: 40 * GiB, storages: STORAGES });
+  emu.model.execPolls = 0;
+  const dir = await mkdtemp(join(tmpdir(), 'phoenix-hv-pvesh-all-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const standIn = await installStandIn(join(dir, 'emu'), {}, 'pve2', {
+    forward: {
+      url: `https://${emu.host}:${emu.port}`,
+      tokenId: TOKEN_ID,
+      secret: SECRET,
+      caPem: emu.tls.rootPem,
+    },
+  });
+  const runner = new LocalRunner({
+    env: { ...process.env, PATH: `${standIn.binDir}:/usr/local/bin:/usr/bin:/bin` },
+  });
+  const e = await testEngine(EXAMPLE, {
+    drivers: ({ inventory, mem }) => ({
+      ...mem.drivers,
+      hypervisor: new ProxmoxHypervisor({
+        api: new PveshApi(new Pvesh(runner), { retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 } }),
+        inventory,
+        node: nodeStandIn(emu.model),
+        tasks: FAST,
+        agentTimeoutMs: 5_000,
+      }),
+    }),
+  });
+  t.after(() => cleanup(e));
+  const inv = e.analysis.inventory!;
+  const all = [...inv.guests.values()];
+  const startable = all.filter((g) => !g.isTemplate && g.boot.onBoot);
+
+  let result = await e.sync({ graph: letsGoGraph(inv) });
+  assert.deepEqual(failures(e), []);
+  assert.equal(result.outcome, 'ok');
+  assert.deepEqual(
+    [...emu.model.guests.keys()].sort((a, b) => a - b),
+    all.map((g) => g.id).sort((a, b) => a - b),
+  );
+  for (const g of startable) assert.equal(emu.model.guests.get(g.id)!.status, 'running', `guest ${g.id}`);
+  const starts = emu.requests
+    .filter((r) => r.path.endsWith('/status/start'))
+    .map((r) => Number(r.path.split('/')[4]));
+  const order = (id: number) => inv.guests.get(id)!.boot.order;
+  for (let i = 1; i < starts.length; i++)
+    assert.ok(
+      order(starts[i - 1]!) <= order(starts[i]!) || order(starts[i]!) === 0,
+      `boot order: ${starts.join(', ')}`,
+    );
+
+  result = await e.sync({ graph: powerGraph(startable, 'stopped') });
+  assert.deepEqual(failures(e), []);
+  result = await e.sync({ graph: deleteGraph(inv, all, true) });
+  assert.deepEqual(failures(e), []);
+  assert.equal(result.outcome, 'ok');
+  assert.equal(emu.model.guests.size, 0);
+});
