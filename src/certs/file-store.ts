@@ -58,15 +58,20 @@ export class FileCertificateStore implements CertificateStore {
       issuer: cert.issuer,
     };
     await writeAtomically(join(dir, 'bundle.json'), `${JSON.stringify(bundle, null, 2)}\n`, PRIVATE);
-    await writeAtomically(join(dir, 'key.pem'), cert.keyPem, PRIVATE);
-    await writeAtomically(join(dir, 'cert.pem'), cert.certPem, PUBLIC);
-    await writeAtomically(join(dir, 'chain.pem'), cert.chainPem, PUBLIC);
-    await writeAtomically(
-      join(dir, 'meta.json'),
-      `${JSON.stringify({ issuer: cert.issuer }, null, 2)}\n`,
-      PUBLIC,
-    );
     await syncDirectory(dir);
+    // Copies for operators: never read back, so they need no fsync of their own (a crash leaves them stale
+    // until the next save rewrites them; the bundle above is already durable).
+    await Promise.all([
+      writeAtomically(join(dir, 'key.pem'), cert.keyPem, PRIVATE, false),
+      writeAtomically(join(dir, 'cert.pem'), cert.certPem, PUBLIC, false),
+      writeAtomically(join(dir, 'chain.pem'), cert.chainPem, PUBLIC, false),
+      writeAtomically(
+        join(dir, 'meta.json'),
+        `${JSON.stringify({ issuer: cert.issuer }, null, 2)}\n`,
+        PUBLIC,
+        false,
+      ),
+    ]);
   }
 
   /** Names become directory names: only safe characters, never a path. */
@@ -84,7 +89,7 @@ export class FileCertificateStore implements CertificateStore {
  * Temp file in the same directory, created exclusively with the final mode (so a key is never readable by
  * others, not even for an instant), fsync, rename over the target.
  */
-async function writeAtomically(target: string, content: string, mode: number): Promise<void> {
+async function writeAtomically(target: string, content: string, mode: number, durable = true): Promise<void> {
   const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const handle = await open(temp, 'wx', mode);
   try {
@@ -92,7 +97,7 @@ async function writeAtomically(target: string, content: string, mode: number): P
       // The umask may have narrowed the mode further; set it exactly before any content is written.
       await handle.chmod(mode);
       await handle.writeFile(content);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }

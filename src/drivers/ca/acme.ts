@@ -55,7 +55,7 @@ export interface AcmeIssuerOptions {
   readonly rootsPem: () => Promise<string>;
   /** Per HTTP request; default 15 s. */
   readonly timeoutMs?: number;
-  /** First delay between polls of a pending challenge or order (doubling up to 5 s); default 250 ms. */
+  /** First delay between polls of a pending challenge or order (doubling up to 5 s); default 50 ms. */
   readonly pollMs?: number;
   /** Replaces node:https for the directory and ARI requests (tests); it must honour `trust`. */
   readonly transport?: HttpsTransport;
@@ -111,7 +111,7 @@ export class AcmeIssuer implements IssuerDriver {
     this.accountKeyFile = options.accountKeyFile;
     this.rootsPem = options.rootsPem;
     this.http = acmeHttp(options.trustPem, timeoutMs, options.transport);
-    this.pollMs = options.pollMs ?? 250;
+    this.pollMs = options.pollMs ?? 50;
   }
 
   roots(): Promise<string> {
@@ -131,7 +131,7 @@ export class AcmeIssuer implements IssuerDriver {
     const csrKey = await csrPublicKey(request.csrPem);
     const signal = options.signal;
     signal?.throwIfAborted();
-    const directory = await this.freshDirectory();
+    const directory = await (this.directory ?? this.freshDirectory());
     const roots = await this.issuerRoots();
     const client = await this.account(directory);
     signal?.throwIfAborted();
@@ -168,7 +168,7 @@ export class AcmeIssuer implements IssuerDriver {
     return fetchRenewalInfo(this.http, directory.renewalInfo, certPem);
   }
 
-  /** Every issuance checks the directory anew: the CA may have moved or changed since the last run. */
+  /** Read once per issuer (one run), checked with Phoenix's own TLS first; a failure is asked again next time. */
   private freshDirectory(): Promise<AcmeDirectory> {
     const fetched = fetchAcmeDirectory(this.http, this.directoryUrl);
     this.directory = fetched;
@@ -227,7 +227,8 @@ export class AcmeIssuer implements IssuerDriver {
       backoffMax: Math.max(this.pollMs, POLL_MAX_MS),
     });
     pinRequests(client, {
-      httpsAgent: new Agent({ ca: this.http.trustPem, keepAlive: false }),
+      // One pool per issuer, for one run: a dozen requests per certificate need not each pay a handshake.
+      httpsAgent: new Agent({ ca: this.http.trustPem, keepAlive: true, maxSockets: 16 }),
       proxy: false,
       timeout: this.http.timeoutMs,
     });

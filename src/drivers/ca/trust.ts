@@ -1,6 +1,6 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
 
 /**
  * HTTPS to a private CA whose root is pinned per request (node:https with `ca`): Node 20's global fetch
@@ -63,7 +63,11 @@ export function isTlsErrorCode(code: string | undefined): boolean {
   );
 }
 
-/** The default transport: one connection per request (no keep-alive pool to go stale between runs). */
+/**
+ * The default transport. Requests to one pinned CA share a keep-alive pool for the life of the process (one
+ * run): issuing fifty certificates should not cost fifty TLS handshakes on each side. The unverified root
+ * bootstrap never shares a connection.
+ */
 export const httpsTransport: HttpsTransport = (req) => {
   let url: URL;
   try {
@@ -86,17 +90,29 @@ export const httpsTransport: HttpsTransport = (req) => {
     headers,
     ...(req.body !== undefined ? { body: Buffer.from(req.body) } : {}),
     tls: 'ca' in req.trust ? { ca: req.trust.ca, rejectUnauthorized: true } : { rejectUnauthorized: false },
+    ...('ca' in req.trust ? { agent: pooled(req.trust.ca) } : {}),
     timeoutMs: req.timeoutMs,
     where: `${req.method} ${req.url}`,
     maxBytes: MAX_RESPONSE_BYTES,
   });
 };
 
+const pools = new Map<string, Agent>();
+
+/** One pool per pinned CA; idle sockets do not keep the process alive. */
+function pooled(ca: string): Agent {
+  let agent = pools.get(ca);
+  if (!agent) pools.set(ca, (agent = new Agent({ keepAlive: true, maxSockets: 16, ca })));
+  return agent;
+}
+
 export interface HttpsExchange {
   readonly method: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: Buffer;
   readonly tls: { readonly ca?: string; readonly rejectUnauthorized: boolean };
+  /** A keep-alive pool; without one, a connection per request. */
+  readonly agent?: Agent;
   readonly timeoutMs: number;
   /** How errors name the request: never with headers or bodies, which carry tokens. */
   readonly where: string;
@@ -119,7 +135,7 @@ export function httpsExchange(
       r.destroy();
       reject(err);
     };
-    const r = httpsRequest(url, { method: x.method, headers, agent: false, ...x.tls }, (res) => {
+    const r = httpsRequest(url, { method: x.method, headers, agent: x.agent ?? false, ...x.tls }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
