@@ -67,6 +67,16 @@ const proxmoxConnection = z.strictObject({
       port: port.optional(),
       identity_file: absPath.optional(),
       config_file: absPath.optional(),
+      nodes: z
+        .record(
+          z.string().regex(/^[A-Za-z0-9-]+$/, { error: 'must be a Proxmox node name' }),
+          z.string().regex(/^([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+$/, { error: 'must be [user@]host' }),
+        )
+        .optional()
+        .meta({
+          description:
+            'Clusters: node name → [user@]host, for pct on the node that holds a container (pct acts on local containers only).',
+        }),
     })
     .optional()
     .meta({ description: 'SSH to the node (OpenSSH, your ~/.ssh/config applies); default root@host.' }),

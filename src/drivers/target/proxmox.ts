@@ -29,7 +29,7 @@ export async function createProxmoxDrivers(inv: Inventory, stateDir: string): Pr
     (conn.transport ?? 'api') === 'cli' ? new PveshApi(new Pvesh(runner)) : await apiClient(conn);
   const hypervisor = new ProxmoxHypervisor({
     api,
-    pct: new Pct(runner),
+    pct: pctByNode(conn, runner),
     node: runner,
     inventory: inv,
     ...(conn.node_concurrency ? { nodeConcurrency: conn.node_concurrency } : {}),
@@ -50,10 +50,26 @@ export async function createProxmoxDrivers(inv: Inventory, stateDir: string): Pr
   };
 }
 
-type Connection = NonNullable<Inventory['hypervisor']['proxmox']>;
+export type Connection = NonNullable<Inventory['hypervisor']['proxmox']>;
+
+/**
+ * pct acts only on containers of the node it runs on: on a cluster, `ssh.nodes` names the SSH destination
+ * of each node; a node not listed uses the default runner.
+ */
+export function pctByNode(conn: Connection, runner: CommandRunner): (node: string) => Pct {
+  const fallback = new Pct(runner);
+  const perNode = new Map<string, Pct>();
+  return (node) => {
+    const destination = conn.ssh?.nodes?.[node];
+    if (!destination) return fallback;
+    let pct = perNode.get(node);
+    if (!pct) perNode.set(node, (pct = new Pct(nodeRunner({ ...conn, ssh: { ...conn.ssh, destination } }))));
+    return pct;
+  };
+}
 
 /** Where pct (and, with the CLI transport, everything) runs: SSH to the node, or locally on it. */
-function nodeRunner(conn: Connection): CommandRunner {
+export function nodeRunner(conn: Connection): CommandRunner {
   const destination = conn.ssh?.destination ?? (conn.host ? `root@${conn.host}` : undefined);
   if (!destination) return new LocalRunner();
   return new SshRunner({
