@@ -257,13 +257,18 @@ describe('the example through the engine on the REST emulator', () => {
 describe('refusals before any mutation', () => {
   let w: World;
   let inv: Inventory;
+  let shrinking: string;
   before(async () => {
     w = await world();
-    const e = await testEngine(await exampleCopy(16));
+    shrinking = await exampleCopy(16);
+    const e = await testEngine(shrinking);
     inv = e.analysis.inventory!;
     cleanup(e);
   });
-  after(() => w.emu.close());
+  after(async () => {
+    await w.emu.close();
+    await rm(shrinking, { recursive: true, force: true });
+  });
 
   test('a clone that would shrink the disk (VM 1001 at 16 GiB from a 32 GiB template) is refused with the reason', async () => {
     const hv = w.driver(inv);

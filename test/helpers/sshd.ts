@@ -116,7 +116,7 @@ export async function startSshd(t: CleanupScope, options: SshdOptions): Promise<
   // then the directory goes.
   t.after(async () => {
     try {
-      for (const r of runners) await r.close();
+      await Promise.allSettled(runners.map((r) => r.close()));
     } finally {
       if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
       await exited;

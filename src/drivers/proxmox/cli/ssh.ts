@@ -76,6 +76,8 @@ function checkOptions(options: readonly string[]): void {
 export class SshRunner implements CommandRunner {
   readonly describe: string;
   private controlDir: string | undefined;
+  /** Made once: concurrent first commands must share one directory (and so one master). */
+  private controlDirMade?: Promise<string>;
   private readonly ownsControlDir: boolean;
   private closed = false;
 
@@ -94,7 +96,8 @@ export class SshRunner implements CommandRunner {
 
   private async commonArgs(): Promise<string[]> {
     if (this.closed) throw new DriverError(`${this.describe}: runner is closed`);
-    this.controlDir ??= await mkdtemp(join(tmpdir(), 'phoenix-ssh-')); // created 0700
+    this.controlDirMade ??= mkdtemp(join(tmpdir(), 'phoenix-ssh-')); // created 0700
+    this.controlDir ??= await this.controlDirMade;
     const o = this.o;
     return [
       '-T',
@@ -147,7 +150,11 @@ export class SshRunner implements CommandRunner {
   /** Ends the master connection (if any) and removes the control directory this runner created. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.controlDir !== undefined) {
+    if (this.controlDir === undefined) {
+      this.closed = true;
+      return;
+    }
+    try {
       // A socket in the private control directory means a master may be listening on it.
       const sockets = await readdir(this.controlDir).catch(() => []);
       if (sockets.length > 0) {
@@ -156,8 +163,10 @@ export class SshRunner implements CommandRunner {
           throw new SshError(this.o.destination, r.stderr.trim(), false);
         }
       }
+    } finally {
+      this.closed = true;
+      // The private directory goes whatever the master did: nothing of this runner stays behind.
       if (this.ownsControlDir) await rm(this.controlDir, { recursive: true, force: true });
     }
-    this.closed = true;
   }
 }
