@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DriverError } from '../../errors.js';
 import { PveAuthError, PveProtocolError, errorFromResponse } from './errors.js';
 import { encodeForm } from './form.js';
+import { anySignal, withRetries } from './retry.js';
 import type { PveParams } from './form.js';
 import { pveHttpsTransport } from './transport.js';
 import type { HttpMethod, PveTransport, PveTrust } from './transport.js';
@@ -166,20 +166,15 @@ export class PveApiClient implements PveApi {
     if (!path.startsWith('/') || /(^|\/)\.\.?(\/|$)|[?#\s]/.test(path)) {
       throw new DriverError(`invalid API path ${JSON.stringify(path)}`, false, 'pve-config');
     }
-    const policy = this.options.retry ?? {};
-    const attempts = opts.retry === false ? 1 : Math.max(1, policy.attempts ?? 4);
     const signal = anySignal(this.options.signal, opts.signal);
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await this.once<T>(method, path, params, opts, signal);
-      } catch (err) {
-        if (!(err instanceof DriverError) || !err.retryable || attempt >= attempts || signal?.aborted)
-          throw err;
-        const delayMs = Math.min(policy.maxDelayMs ?? 4000, (policy.baseDelayMs ?? 250) * 2 ** (attempt - 1));
-        this.options.onRetry?.({ where: `${method} ${path}`, attempt, delayMs, error: err });
-        await sleep(delayMs, undefined, signal ? { signal } : undefined);
-      }
-    }
+    return withRetries(
+      this.options.retry ?? {},
+      opts.retry !== false,
+      signal,
+      `${method} ${path}`,
+      this.options.onRetry,
+      () => this.once<T>(method, path, params, opts, signal),
+    );
   }
 
   private async once<T>(
@@ -285,10 +280,4 @@ export class PveApiClient implements PveApi {
     }
     this.ticket = { cookie: encodeURIComponent(ticket), csrf };
   }
-}
-
-function anySignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return AbortSignal.any([a, b]);
 }

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DriverError } from '../../errors.js';
 import type { PveApi, PveResult, RequestOptions, RetryEvent, RetryPolicy } from '../api/client.js';
+import { anySignal, withRetries } from '../api/retry.js';
 import { PveProtocolError, errorFromResponse } from '../api/errors.js';
 import type { PveApiError } from '../api/errors.js';
 import type { PveParams } from '../api/form.js';
@@ -190,11 +190,14 @@ export class PveshApi implements PveApi {
     // Names the call, never its parameter values (they may be file content).
     const where = `pvesh ${command} ${literal}${this.pvesh.runner.describe === 'local' ? '' : ` (${this.pvesh.runner.describe})`}`;
     const node = /^\/nodes\/([^/]+)/.exec(literal)?.[1];
-    const policy = this.options.retry ?? {};
-    const attempts = opts.retry === false ? 1 : Math.max(1, policy.attempts ?? 4);
     const signal = anySignal(this.options.signal, opts.signal);
-    for (let attempt = 1; ; attempt += 1) {
-      try {
+    return withRetries(
+      this.options.retry ?? {},
+      opts.retry !== false,
+      signal,
+      where,
+      this.options.onRetry,
+      async () => {
         const r = await this.pvesh.runner.run(argv, {
           what: where,
           timeoutMs: opts.timeoutMs ?? this.options.timeoutMs ?? 600_000,
@@ -202,19 +205,7 @@ export class PveshApi implements PveApi {
         });
         if (r.exitCode !== 0) throw pveshError(where, r.exitCode, r.stderr, node);
         return { data: parsePveshOutput(where, r.stdout) as T };
-      } catch (err) {
-        if (!(err instanceof DriverError) || !err.retryable || attempt >= attempts || signal?.aborted)
-          throw err;
-        const delayMs = Math.min(policy.maxDelayMs ?? 4000, (policy.baseDelayMs ?? 250) * 2 ** (attempt - 1));
-        this.options.onRetry?.({ where, attempt, delayMs, error: err });
-        await sleep(delayMs, undefined, signal ? { signal } : undefined);
-      }
-    }
+      },
+    );
   }
-}
-
-function anySignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return AbortSignal.any([a, b]);
 }
