@@ -1,3 +1,4 @@
+import { forEachFlag } from './args.js';
 import { issueAndStore } from '../src/certs/issue.js';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -127,19 +128,7 @@ function parseArgs(argv: string[]): Options {
     json: false,
     keep: false,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes('=') ? (arg.split('=', 2) as [string, string]) : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) fail(`${flag} needs a value`);
-      return v;
-    };
-    const positive = (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) fail(`${flag}: "${v}" is not a positive integer`);
-      return n;
-    };
+  forEachFlag(argv, fail, ({ name: flag, arg, value, positive }) => {
     switch (flag) {
       case '--certs':
         break; // the selector of bench/run.ts
@@ -188,7 +177,7 @@ function parseArgs(argv: string[]): Options {
       default:
         fail(`unknown argument ${arg}`);
     }
-  }
+  });
   return opts;
 }
 

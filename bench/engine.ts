@@ -1,3 +1,4 @@
+import { forEachFlag } from './args.js';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -514,20 +515,7 @@ function parseArgs(argv: string[]): Options {
     seed: 1,
     keep: false,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes('=') ? (arg.split('=', 2) as [string, string]) : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) fail(`${flag} needs a value`);
-      return v;
-    };
-    const int = (min: number) => {
-      const v = value();
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min) fail(`${flag}: "${v}" is not an integer ≥ ${min}`);
-      return n;
-    };
+  forEachFlag(argv, fail, ({ name: flag, arg, value, int }) => {
     switch (flag) {
       case '--guests':
         opts.guests = int(8);
@@ -582,7 +570,7 @@ function parseArgs(argv: string[]): Options {
       default:
         fail(`unknown argument ${arg}`);
     }
-  }
+  });
   return opts;
 }
 

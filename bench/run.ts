@@ -1,3 +1,4 @@
+import { forEachFlag } from './args.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -80,19 +81,7 @@ interface Goal {
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = { sizes: [100, 1000, 5000], runs: 3, seed: 1, keep: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes('=') ? (arg.split('=', 2) as [string, string]) : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) fail(`${flag} needs a value`);
-      return v;
-    };
-    const positive = (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) fail(`${flag}: "${v}" is not a positive integer`);
-      return n;
-    };
+  forEachFlag(argv, fail, ({ name: flag, arg, value, positive }) => {
     switch (flag) {
       case '--sizes':
         opts.sizes = value()
@@ -121,7 +110,7 @@ function parseArgs(argv: string[]): Options {
       default:
         fail(`unknown argument ${arg}`);
     }
-  }
+  });
   return opts;
 }
 
