@@ -272,7 +272,7 @@ export async function openBenchEngine(configDir: string, opts: BenchEngineOption
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'phoenix-bench-engine-'));
   mkdirSync(stateDir, { recursive: true });
   // In memory only (no statePath): nothing is written back, not even when loaded from worldPath.
-  const mem = createMemoryDrivers({ latencyMs: opts.latencyMs });
+  const mem = createMemoryDrivers({ latencyMs: opts.latencyMs, inventory });
   if (opts.worldPath) mem.world.state = MemoryWorld.open(opts.worldPath).state;
   let certSaves = 0;
   const store = new FileCertificateStore(join(stateDir, 'certs'));

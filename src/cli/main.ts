@@ -146,13 +146,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .description('make the infrastructure match the configuration, in dependency order, and verify it')
       .argument(
         '<ids...>',
-        '`all`, or resource ids (e.g. guest/101 cert/nginx.internal.example); what they need is included',
+        '`all`, resource ids (e.g. guest/101 cert/nginx.internal.example), a VM id, or `stack NAME [to VMID]`; what they need is included',
       ),
     true,
   )
     .addHelpText(
       'after',
-      '\nA resource starts once everything it requires succeeded; a failure skips what depends on it while\n' +
+      '\nExamples:\n  phoenix sync all\n  phoenix sync stack qdrant_service to 1002   (the stack, its volumes, environment, Portainer, ...)\n' +
+        '\nA resource starts once everything it requires succeeded; a failure skips what depends on it while\n' +
         'independent work goes on. Ctrl-C starts nothing new and lets running actions finish.\n' +
         'Exit status: 0 when every resource succeeded and verified, 1 otherwise, 130 when interrupted.',
     )
@@ -217,12 +218,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'the lab: a local stand-in for a Proxmox host (real step-ca, nginx, dnsmasq; emulated Proxmox, Docker, Portainer)',
     )
     .argument('<action>', 'up | down | status | reset')
+    .option('--json', 'status: print JSON')
     .addHelpText(
       'after',
       '\nup: start the lab (idempotent) and print what runs where; down: stop every process the lab started;\n' +
         'status: guests, addresses, services and their health; reset: down, then remove all lab state.',
     )
-    .action((action: string) =>
+    .action((action: string, cmdOpts: { json?: boolean }) =>
       run(async () => {
         if (!['up', 'down', 'status', 'reset'].includes(action))
           throw new UsageError(`lab: unknown action "${action}" (up, down, status, reset)`);
@@ -230,6 +232,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         const { labCommand } = await import('./commands/lab.js');
         return labCommand(action as 'up', {
           labDir: resolveLabDir(g.labDir),
+          json: cmdOpts.json === true,
           ...(action === 'up' || g.configDir || process.env.PHOENIX_CONFIG_DIR
             ? { configDir: configDir() }
             : {}),

@@ -4,6 +4,7 @@ import { FileCertificateStore } from '../certs/file-store.js';
 import { CERT_STORE_MUTATIONS, type CertificateStore } from '../certs/store.js';
 import { ISSUER_MUTATIONS } from '../drivers/ca/types.js';
 import { CONTAINER_MUTATIONS } from '../drivers/containers/types.js';
+import { PORTAINER_MUTATIONS } from '../drivers/portainer/driver.js';
 import { readOnly } from '../drivers/guard.js';
 import { traced } from '../drivers/trace.js';
 import { HYPERVISOR_MUTATIONS } from '../drivers/hypervisor/types.js';
@@ -178,6 +179,8 @@ export function tracedDrivers(d: Drivers, emit: EventSink): Drivers {
   return {
     hypervisor: traced(d.hypervisor, 'hypervisor', emit),
     containers: traced(d.containers, 'containers', emit),
+    portainer: traced(d.portainer, 'portainer', emit),
+    secrets: d.secrets,
     tls: traced(d.tls, 'tls', emit),
     dns: traced(d.dns, 'dns', emit),
     http: traced(d.http, 'http', emit),
@@ -194,6 +197,8 @@ export function readOnlyDrivers(d: Drivers): Drivers {
   return {
     hypervisor: readOnly(d.hypervisor, HYPERVISOR_MUTATIONS, 'hypervisor'),
     containers: readOnly(d.containers, CONTAINER_MUTATIONS, 'containers'),
+    portainer: readOnly(d.portainer, PORTAINER_MUTATIONS, 'portainer'),
+    secrets: d.secrets,
     tls: d.tls,
     dns: d.dns,
     http: d.http,
@@ -216,7 +221,7 @@ async function createDrivers(
   switch (choice) {
     case 'memory': {
       const { createMemoryDrivers } = await import('../drivers/memory/index.js');
-      return createMemoryDrivers({ statePath: worldPath, latencyMs }).drivers;
+      return createMemoryDrivers({ statePath: worldPath, latencyMs, inventory }).drivers;
     }
     case 'lab': {
       const { createLabDrivers } = await import('../drivers/lab/index.js');

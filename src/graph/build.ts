@@ -10,6 +10,7 @@ import type {
   Stack,
 } from '../model/inventory.js';
 import { meshGuest } from '../generate/topology.js';
+import { addDockerSide } from './docker.js';
 import { MANAGED_PATHS } from './paths.js';
 import type { OwnedPath, ResourceGraph, ResourceKind, ResourceNode, ResourceSpec } from './types.js';
 
@@ -30,6 +31,10 @@ export const ids = {
   mesh: (guest: GuestId) => `mesh/${guest}`,
   trust: (guest: GuestRef) => `trust/${guest}`,
   reach: (gateway: GuestId) => `reach/${gateway}`,
+  portainer: (server: GuestId) => `portainer/${server}`,
+  portainerAdmin: (server: GuestId) => `portainer-admin/${server}`,
+  portainerAgent: (guest: GuestId) => `portainer-agent/${guest}`,
+  portainerEnv: (name: string) => `portainer-env/${name}`,
 };
 
 export function ownedPath(location: FileLocation): OwnedPath {
@@ -40,7 +45,7 @@ export function ownedPath(location: FileLocation): OwnedPath {
   };
 }
 
-interface Draft {
+export interface Draft {
   id: string;
   kind: ResourceKind;
   label: string;
@@ -90,7 +95,7 @@ export function buildGraph(inv: Inventory, diags: Diagnostics): ResourceGraph {
     addCertificate(cert, inv, add, nodes, containersByGuest, diags, guestReq);
 
   const filesByGuest = indexFilesByGuest(nodes);
-  addStacks(inv, add, filesByGuest);
+  addDockerSide(inv, add, nodes, filesByGuest);
   addNetworkServices(inv, add, guestReq, filesByGuest);
 
   requireHttp01Path(inv, nodes, diags);
@@ -112,7 +117,7 @@ export function buildGraph(inv: Inventory, diags: Diagnostics): ResourceGraph {
   return { nodes: frozen };
 }
 
-type Add = (
+export type Add = (
   d: Omit<Draft, 'requires' | 'triggers' | 'owns'> & Partial<Pick<Draft, 'owns'>>,
   requires?: Iterable<string>,
 ) => Draft;
@@ -262,66 +267,6 @@ function addCertificate(
       }
     }
   }
-}
-
-function addStacks(inv: Inventory, add: Add, filesByGuest: ReadonlyMap<GuestRef, Draft[]>): void {
-  for (const g of inv.guests.values()) {
-    if (g.kind !== 'vm') continue;
-    for (const dep of g.stacks) {
-      const stack = inv.stacks.get(dep.stack);
-      if (!stack) continue; // reported by validation as an unknown stack
-      const volumeIds: string[] = [];
-      for (const v of stack.volumes) {
-        const id = ids.volume(g.id, v.name);
-        const node = add(
-          {
-            id,
-            kind: 'volume',
-            label: `volume ${v.name} on ${g.id} (${v.driver})`,
-            origin: v.origin,
-            spec: { kind: 'volume', guest: g.id, volume: v, stacks: [] },
-          },
-          [ids.guest(g.id)],
-        );
-        if (node.spec.kind === 'volume') (node.spec.stacks as string[]).push(stack.name);
-        volumeIds.push(id);
-      }
-      add(
-        {
-          id: ids.stack(g.id, stack.name),
-          kind: 'stack',
-          label: `stack ${stack.name} on ${g.id}`,
-          origin: dep.origin,
-          spec: { kind: 'stack', guest: g.id, stack, environment: dep.environment },
-        },
-        [
-          ids.guest(g.id),
-          ...volumeIds,
-          ...filesUnderBindMounts(g.id, stack, filesByGuest),
-          ...stack.requires.map((r) => r.id),
-        ],
-      );
-    }
-  }
-}
-
-/** A container that bind-mounts a directory needs the files Phoenix installs there before it starts. */
-function filesUnderBindMounts(
-  guest: GuestId,
-  stack: Stack,
-  filesByGuest: ReadonlyMap<GuestRef, Draft[]>,
-): string[] {
-  const sources = stack.compose.services
-    .flatMap((s) => s.bindMounts)
-    .map((p) => (p.endsWith('/') ? p : p + '/'));
-  if (sources.length === 0) return [];
-  return (filesByGuest.get(guest) ?? [])
-    .filter(
-      (node) =>
-        node.spec.kind === 'file' &&
-        sources.some((src) => (node.spec as { file: FileSpec }).file.location.path.startsWith(src)),
-    )
-    .map((node) => node.id);
 }
 
 function indexFilesByGuest(nodes: ReadonlyMap<string, Draft>): Map<GuestRef, Draft[]> {

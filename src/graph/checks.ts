@@ -1,4 +1,5 @@
 import type { Diagnostics, Origin } from '../config/diagnostics.js';
+import { requiredClosure } from './order.js';
 import type { ResourceGraph, ResourceNode } from './types.js';
 
 /** Static checks that make the analysis's two failure classes impossible before anything runs. */
@@ -6,6 +7,33 @@ export function checkGraph(graph: ResourceGraph, diags: Diagnostics): void {
   checkRequirements(graph, diags);
   checkOwners(graph, diags);
   checkCycles(graph, diags);
+  checkDockerOrder(graph, diags);
+}
+
+/**
+ * What Docker needs first is required, directly or through others: a stack after every volume it mounts
+ * (the analysis's second failure: a compose project ran before the step that created its volume), a
+ * container restart after the stack that creates the container.
+ */
+function checkDockerOrder(graph: ResourceGraph, diags: Diagnostics): void {
+  for (const node of graph.nodes.values()) {
+    const needed =
+      node.spec.kind === 'stack'
+        ? node.spec.stack.volumes.map((v) => `volume/${(node.spec as { guest: number }).guest}:${v.name}`)
+        : node.spec.kind === 'restart' && node.spec.stack !== undefined
+          ? [`stack/${node.spec.guest}:${node.spec.stack}`]
+          : [];
+    if (needed.length === 0) continue;
+    const before = requiredClosure(graph, [node.id]);
+    for (const id of needed) {
+      if (before.has(id)) continue;
+      diags.error(
+        node.origin ?? NO_ORIGIN,
+        'graph.order',
+        `${node.id} needs ${id}, but nothing makes it wait for it: it could run first (the analysis's volume race)`,
+      );
+    }
+  }
 }
 
 const NO_ORIGIN: Origin = { file: '(graph)', pointer: '' };

@@ -9,6 +9,8 @@ import type {
   Issuer,
   Stack,
 } from '../model/inventory.js';
+import type { StackPlacement } from '../drivers/portainer/driver.js';
+import type { PortainerAgent, PortainerServer, StackRoute } from '../model/portainer.js';
 
 /**
  * The resource graph: every piece of desired state is a node with a stable, readable id, and order
@@ -24,6 +26,10 @@ export type ResourceKind =
   | 'restart'
   | 'volume'
   | 'stack'
+  | 'portainer-server'
+  | 'portainer-admin'
+  | 'portainer-agent'
+  | 'portainer-environment'
   | 'dns'
   | 'firewall'
   | 'gateway'
@@ -60,8 +66,29 @@ export type ResourceSpec =
       readonly guest: GuestId;
       readonly volume: DockerVolume;
       readonly stacks: readonly string[];
+      readonly route: StackRoute;
+      readonly placement?: StackPlacement;
     }
-  | { readonly kind: 'stack'; readonly guest: GuestId; readonly stack: Stack; readonly environment: string }
+  | {
+      readonly kind: 'stack';
+      readonly guest: GuestId;
+      readonly stack: Stack;
+      readonly environment: string;
+      readonly route: StackRoute;
+      readonly placement?: StackPlacement;
+      /** The Portainer server's service: it gets the agents' shared secret. */
+      readonly agentSecretService?: string;
+    }
+  | { readonly kind: 'portainer-server'; readonly server: PortainerServer }
+  | { readonly kind: 'portainer-admin'; readonly server: PortainerServer; readonly user: string }
+  | { readonly kind: 'portainer-agent'; readonly agent: PortainerAgent }
+  | {
+      readonly kind: 'portainer-environment';
+      readonly name: string;
+      readonly guest: GuestId;
+      /** Absent for the server's own local environment, which Portainer creates itself. */
+      readonly agent?: PortainerAgent;
+    }
   | { readonly kind: 'dns' }
   | { readonly kind: 'firewall'; readonly guest: GuestRef }
   | { readonly kind: 'gateway'; readonly guest: GuestId; readonly part: 'http' | 'tls' }

@@ -32,6 +32,18 @@ import { serialised } from './sandbox-store.js';
  * compose scan, so a missing external volume fails exactly like Docker), and changes need the guest to run.
  */
 
+/** Told the guest's new daemon state after each change, while the guest's state is still locked. */
+export type DockerChanged = (guest: GuestId, docker: WorldDocker) => Promise<void>;
+
+export interface LabContainersOptions {
+  /**
+   * The lab mirrors some containers with processes (services/portainer.ts). A failure here fails the
+   * mutation's call, although the state is already written: like `docker compose up -d` reporting a
+   * container that exited right away, and a later deploy or restart tries again.
+   */
+  readonly onChange?: DockerChanged;
+}
+
 export class LabContainers implements ContainerDriver {
   readonly name = 'lab-docker (emulated)';
 
@@ -39,6 +51,7 @@ export class LabContainers implements ContainerDriver {
     readonly guestsDir: string,
     private readonly hypervisor: Pick<HypervisorDriver, 'getGuest'>,
     private readonly now: () => Date = () => new Date(),
+    private readonly options: LabContainersOptions = {},
   ) {}
 
   private file(guest: GuestId): string {
@@ -58,6 +71,7 @@ export class LabContainers implements ContainerDriver {
       const docker = await this.read(guest);
       const result = await fn(docker);
       await writeJson(this.file(guest), docker);
+      await this.options.onChange?.(guest, structuredClone(docker));
       return result;
     });
   }

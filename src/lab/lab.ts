@@ -12,6 +12,7 @@ import { mountsBelow } from './sandbox-fs.js';
 import { isAlive } from './sandbox-proc.js';
 import { dnsmasqRunning, startDnsmasq, stopDnsmasq } from './services/dnsmasq.js';
 import { nginxUnit, runningNginx } from './services/nginx.js';
+import { portainerStatus, stopPortainerProcesses } from './services/portainer.js';
 import { runningTraefik, traefikUnit } from './services/traefik.js';
 import { MANAGED_PATHS } from '../graph/paths.js';
 import { caHealthy, ensureCaMaterial, runningStepCa } from './services/step-ca.js';
@@ -24,7 +25,8 @@ import type { Inventory } from '../model/inventory.js';
 /**
  * `phoenix lab up | down | status | reset`. REAL: step-ca (in the CA guest's sandbox), nginx (in the
  * gateway guest's sandbox), dnsmasq (a host process). EMULATED: Proxmox's pct/qm/API behaviour (guests are
- * sandboxes), Docker and Portainer (containers.ts), other systemd units, update-ca-certificates.
+ * sandboxes), Docker (containers.ts), Portainer (the test tree's API emulator, services/portainer.ts), other
+ * systemd units, update-ca-certificates. STAND-IN: Traefik, the Portainer agent.
  */
 
 export type Print = (line: string) => void;
@@ -131,6 +133,13 @@ export async function labDown(labDir: string, print: Print): Promise<{ stillAliv
         `stopped ${sandbox.label}: ${n} process(es)${report.killed.length ? `, ${report.killed.length} needed SIGKILL` : ''}`,
       );
   }
+  // Host processes standing in for containers: they do not die with the guests' sandboxes.
+  for (const p of await stopPortainerProcesses(labDir)) {
+    tracked.push(p);
+    print(
+      `stopped Portainer ${p.kind === 'server' ? 'emulator' : 'agent stand-in'} for ${p.container} (guest ${p.guest}, pid ${p.pid})`,
+    );
+  }
   const dns = (await readLabState(labDir)).dnsmasq;
   if (dns) {
     tracked.push(dns);
@@ -170,11 +179,28 @@ export async function labReset(labDir: string, print: Print): Promise<void> {
 
 export interface ServiceStatus {
   readonly name: string;
+  /** 'host' or the guest's label ("CT 103"). */
   readonly where: string;
-  readonly listen: string;
+  /** Address:port or URL it serves, when it has one. */
+  readonly listen?: string;
   readonly pid?: number;
-  readonly state: 'running' | 'stopped' | 'healthy' | 'unhealthy';
-  readonly kind: 'real' | 'emulated';
+  readonly state: string;
+  readonly kind: 'real' | 'emulated' | 'stand-in';
+  /** The line `lab status` prints for it. */
+  readonly summary: string;
+}
+
+export interface LabStatus {
+  readonly lab: string;
+  readonly exists: boolean;
+  readonly guests: ReadonlyArray<{
+    id: number;
+    label: string;
+    name: string;
+    status: string;
+    address: string;
+  }>;
+  readonly services: readonly ServiceStatus[];
 }
 
 async function tcpOpen(host: string, port: number): Promise<boolean> {
@@ -186,38 +212,61 @@ async function tcpOpen(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function labStatus(labDir: string, configDir: string | undefined, print: Print): Promise<void> {
+export async function labStatus(
+  labDir: string,
+  configDir: string | undefined,
+  print: Print,
+  opts: { readonly json?: boolean } = {},
+): Promise<void> {
   // The configuration is not needed: everything status shows is the lab's own state.
   void configDir;
   if (!existsSync(labDir)) {
-    print(`no lab in ${labDir}: run \`phoenix lab up\``);
+    if (opts.json) print(JSON.stringify({ lab: labDir, exists: false, guests: [], services: [] }, null, 2));
+    else print(`no lab in ${labDir}: run \`phoenix lab up\``);
     return;
   }
-  await printStatus(labDir, print);
+  if (opts.json) print(JSON.stringify(await collectStatus(labDir), null, 2));
+  else await printStatus(labDir, print);
 }
 
-async function printStatus(labDir: string, print: Print): Promise<void> {
+const KIND_LABEL = { real: 'REAL', emulated: 'EMULATED', 'stand-in': 'STAND-IN' } as const;
+const line = (kind: ServiceStatus['kind'], name: string, rest: string) =>
+  `  ${KIND_LABEL[kind].padEnd(9)} ${name.padEnd(9)} ${rest}`;
+
+/** What `lab status` shows, as data (also its --json). */
+export async function collectStatus(labDir: string): Promise<LabStatus> {
   const state: LabState = await readLabState(labDir);
   const guestsDir = labPaths(labDir).guests;
-  print(`lab ${labDir}`);
-  print(
-    'guests (EMULATED Proxmox: pct/qm behaviour; each guest is a local sandbox with a uid-shifted rootfs)',
-  );
   const sandboxes = await Sandbox.list(guestsDir);
-  if (sandboxes.length === 0) print('  (none yet: `phoenix sync all` creates them)');
+  const guests = [];
   for (const s of sandboxes) {
     const ip = s.settings.ip;
-    const addr = ip && ip !== 'dhcp' ? labAddress(ip) : (ip ?? '-');
-    print(
-      `  ${s.label.padEnd(8)} ${String(s.settings.name ?? '').padEnd(22)} ${(await s.status()).padEnd(8)} ${addr}`,
-    );
+    const address = ip && ip !== 'dhcp' ? labAddress(ip) : (ip ?? '-');
+    guests.push({
+      id: s.id,
+      label: s.label,
+      name: String(s.settings.name ?? ''),
+      status: await s.status(),
+      address,
+    });
   }
   const labelOf = (target: string) => sandboxes.find((s) => String(s.id) === target)?.label ?? target;
-  print('services');
+  const services: ServiceStatus[] = [];
+  const add = (st: Omit<ServiceStatus, 'summary'>, rest: string) =>
+    services.push({ ...st, summary: line(st.kind, st.name, rest) });
+
   const dnsPid = await dnsmasqRunning(labDir);
   const dns = state.dnsmasq;
-  print(
-    `  REAL      dnsmasq   host       ${dns ? `${dns.address}:53` : '-'}  ${dnsPid ? `running (pid ${dnsPid})` : 'stopped'}`,
+  add(
+    {
+      name: 'dnsmasq',
+      kind: 'real',
+      where: 'host',
+      ...(dns ? { listen: `${dns.address}:53` } : {}),
+      ...(dnsPid ? { pid: dnsPid } : {}),
+      state: dnsPid ? 'running' : 'stopped',
+    },
+    `host       ${dns ? `${dns.address}:53` : '-'}  ${dnsPid ? `running (pid ${dnsPid})` : 'stopped'}`,
   );
   for (const s of sandboxes) {
     if ((await s.status()) !== 'running') continue;
@@ -225,8 +274,16 @@ async function printStatus(labDir: string, print: Print): Promise<void> {
     if (ca !== undefined && state.ca) {
       const rootPem = await readFile(join(labPaths(labDir).ca, 'certs/root_ca.crt'), 'utf8');
       const healthy = await caHealthy({ url: state.ca.url, rootPem });
-      print(
-        `  REAL      step-ca   ${s.label.padEnd(10)} ${state.ca.url}  pid ${ca}, /health ${healthy ? 'ok' : 'FAILING'}`,
+      add(
+        {
+          name: 'step-ca',
+          kind: 'real',
+          where: s.label,
+          listen: state.ca.url,
+          pid: ca,
+          state: healthy ? 'healthy' : 'unhealthy',
+        },
+        `${s.label.padEnd(10)} ${state.ca.url}  pid ${ca}, /health ${healthy ? 'ok' : 'FAILING'}`,
       );
     }
     const ngx = await runningNginx(s);
@@ -236,29 +293,98 @@ async function printStatus(labDir: string, print: Print): Promise<void> {
           async (l) => `${l.address}:${l.port} ${(await tcpOpen(l.address, l.port)) ? 'open' : 'CLOSED'}`,
         ),
       );
-      print(`  REAL      nginx     ${s.label.padEnd(10)} pid ${ngx.pid}: ${checks.join(', ')}`);
+      add(
+        {
+          name: 'nginx',
+          kind: 'real',
+          where: s.label,
+          listen: ngx.listen.map((l) => `${l.address}:${l.port}`).join(' '),
+          pid: ngx.pid,
+          state: 'running',
+        },
+        `${s.label.padEnd(10)} pid ${ngx.pid}: ${checks.join(', ')}`,
+      );
     }
     const traefik = await runningTraefik(s);
     if (traefik)
-      print(`  STAND-IN  traefik   ${s.label.padEnd(10)} pid ${traefik.pid} (file provider, routes by Host)`);
+      add(
+        { name: 'traefik', kind: 'stand-in', where: s.label, pid: traefik.pid, state: 'running' },
+        `${s.label.padEnd(10)} pid ${traefik.pid} (file provider, routes by Host)`,
+      );
+  }
+  for (const p of await portainerStatus(labDir)) {
+    const where = labelOf(String(p.guest));
+    const how = `${p.running ? `running (pid ${p.pid})` : 'stopped'}, container ${p.container}`;
+    if (p.kind === 'server')
+      add(
+        {
+          name: 'portainer',
+          kind: 'emulated',
+          where,
+          listen: p.url,
+          ...(p.running ? { pid: p.pid } : {}),
+          state: p.running ? 'running' : 'stopped',
+        },
+        `${where.padEnd(10)} ${p.url}  ${how} (Portainer API emulator from test/emulators/portainer; no Docker runs)`,
+      );
+    else
+      add(
+        {
+          name: 'portainer-agent',
+          kind: 'stand-in',
+          where,
+          listen: p.url,
+          ...(p.running ? { pid: p.pid } : {}),
+          state: p.running ? 'running' : 'stopped',
+        },
+        `${where.padEnd(10)} ${p.url}  ${how} (answers the agent's GET /ping over TLS)`,
+      );
   }
   for (const [key, unit] of Object.entries(state.units)) {
-    print(
-      `  EMULATED  ${key.split('/')[1]!.padEnd(9)} ${labelOf(key.split('/')[0]!).padEnd(10)} ${unit.active ? 'active' : 'inactive'} (last: systemctl ${unit.last}, ${unit.at})`,
+    const [target, name] = [key.split('/')[0]!, key.split('/')[1]!];
+    add(
+      { name, kind: 'emulated', where: labelOf(target), state: unit.active ? 'active' : 'inactive' },
+      `${labelOf(target).padEnd(10)} ${unit.active ? 'active' : 'inactive'} (last: systemctl ${unit.last}, ${unit.at})`,
     );
   }
   for (const [target, at] of Object.entries(state.trust)) {
-    print(`  EMULATED  update-ca-certificates on ${labelOf(target)} (${at})`);
+    services.push({
+      name: 'update-ca-certificates',
+      kind: 'emulated',
+      where: labelOf(target),
+      state: at,
+      summary: `  EMULATED  update-ca-certificates on ${labelOf(target)} (${at})`,
+    });
   }
   const docker = new LabContainers(guestsDir, { getGuest: () => Promise.resolve(undefined) });
   for (const s of sandboxes) {
     const cs = await docker.containers(s.id);
     if (cs.length)
-      print(
-        `  EMULATED  docker    ${s.label.padEnd(10)} ${cs.map((c) => `${c.name}${c.running ? '' : ' (stopped)'}`).join(', ')}`,
+      add(
+        {
+          name: 'docker',
+          kind: 'emulated',
+          where: s.label,
+          state: cs.map((c) => `${c.name}=${c.running ? 'running' : 'stopped'}`).join(' '),
+        },
+        `${s.label.padEnd(10)} ${cs.map((c) => `${c.name}${c.running ? '' : ' (stopped)'}`).join(', ')}`,
       );
   }
+  return { lab: labDir, exists: true, guests, services };
+}
+
+async function printStatus(labDir: string, print: Print): Promise<void> {
+  const status = await collectStatus(labDir);
+  print(`lab ${status.lab}`);
   print(
-    'EMULATED: Proxmox (pct/qm/API), Docker, Portainer, other systemd units, update-ca-certificates. STAND-IN: Traefik. REAL: step-ca, nginx, dnsmasq.',
+    'guests (EMULATED Proxmox: pct/qm behaviour; each guest is a local sandbox with a uid-shifted rootfs)',
+  );
+  if (status.guests.length === 0) print('  (none yet: `phoenix sync all` creates them)');
+  for (const g of status.guests)
+    print(`  ${g.label.padEnd(8)} ${g.name.padEnd(22)} ${g.status.padEnd(8)} ${g.address}`);
+  print('services');
+  for (const s of status.services) print(s.summary);
+  print(
+    'EMULATED: Proxmox (pct/qm/API), Docker, Portainer (API emulator), other systemd units, update-ca-certificates. STAND-IN: Traefik, Portainer agent. REAL: step-ca, nginx, dnsmasq.',
   );
 }

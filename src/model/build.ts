@@ -77,6 +77,7 @@ export function buildInventory(raw: RawConfig, diags: Diagnostics): Inventory | 
     if (value !== undefined) secrets.push(secretUse(value, { file: hv.file, pointer: ptr }));
   };
   noteSecret(h.portainer_api?.admin_password, '/portainer_api/admin_password');
+  noteSecret(h.portainer_api?.agent_secret, '/portainer_api/agent_secret');
   noteSecret(h.step_ca?.provisioner_password, '/step_ca/provisioner_password');
 
   const { certificates, issuers } = buildCertificates(raw, h, guests, secrets);

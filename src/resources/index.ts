@@ -4,6 +4,10 @@ import { fileHandler } from './file.js';
 import { guestHandler } from './guest.js';
 import { issuerHandler } from './issuer.js';
 import { dnsHandler, firewallHandler, gatewayHandler, meshHandler, trustHandler } from './network.js';
+import { portainerAdminHandler } from './portainer-admin.js';
+import { portainerAgentHandler } from './portainer-agent.js';
+import { portainerEnvironmentHandler } from './portainer-environment.js';
+import { portainerServerHandler } from './portainer-server.js';
 import { powerHandler } from './power.js';
 import { reachHandler } from './reach.js';
 import { reloadHandler } from './reload.js';
@@ -26,6 +30,10 @@ const HANDLERS: Record<ResourceKind, Handler> = {
   restart: erase(restartHandler),
   volume: erase(volumeHandler),
   stack: erase(stackHandler),
+  'portainer-server': erase(portainerServerHandler),
+  'portainer-admin': erase(portainerAdminHandler),
+  'portainer-agent': erase(portainerAgentHandler),
+  'portainer-environment': erase(portainerEnvironmentHandler),
   dns: erase(dnsHandler),
   firewall: erase(firewallHandler),
   gateway: erase(gatewayHandler),

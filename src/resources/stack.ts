@@ -1,54 +1,36 @@
-import { createHash } from 'node:crypto';
-import type { StackDeploy, StackObservation } from '../drivers/containers/types.js';
-import { DriverError } from '../drivers/errors.js';
+import { stackContentHash } from '../drivers/containers/content-hash.js';
+import type { StackDeploy } from '../drivers/containers/types.js';
+import { AGENT_SECRET, deployedCompose } from '../generate/compose-deploy.js';
 import type { ResourceNode } from '../graph/types.js';
-import type { GuestId, Stack } from '../model/inventory.js';
-import type { Handler } from './types.js';
-import { noop } from './types.js';
+import { composeProjectHandler } from './compose-project.js';
+import { dockerAt } from './docker-place.js';
+import type { Context } from './types.js';
 
-function target(node: ResourceNode): { guest: GuestId; stack: Stack; environment: string } {
+type StackSpec = Extract<ResourceNode['spec'], { kind: 'stack' }>;
+
+function spec(node: ResourceNode): StackSpec {
   if (node.spec.kind !== 'stack') throw new Error(`${node.id} is not a stack`);
   return node.spec;
 }
 
-/** What is deployed: the compose file as written and the environment's variables. */
-export function deployment(stack: Stack, environment: string): StackDeploy {
-  const vars = stack.config.environments[environment]?.variables ?? [];
-  const env = Object.fromEntries(
-    [...vars].sort((a, b) => a.name.localeCompare(b.name)).map((v) => [v.name, v.value]),
-  );
-  const contentHash = createHash('sha256')
-    .update(stack.composeText)
-    .update('\0')
-    .update(JSON.stringify(env))
-    .digest('hex');
-  return { name: stack.name, compose: stack.composeText, env, contentHash };
+/** What is deployed: the compose file with Phoenix's additions, and the environment's variables. */
+export async function deployment(ctx: Context, s: StackSpec): Promise<StackDeploy> {
+  const vars = s.stack.config.environments[s.environment]?.variables ?? [];
+  const env: Record<string, string> = Object.fromEntries(vars.map((v) => [v.name, v.value]));
+  if (s.agentSecretService !== undefined)
+    env[AGENT_SECRET] = await ctx.drivers.secrets.read('portainer-agent-secret');
+  let compose = await deployedCompose(s.stack, s.environment, {
+    ...(s.agentSecretService === undefined ? {} : { agentSecretService: s.agentSecretService }),
+  });
+  // A swarm stack is stored with its placement: hash what Portainer will hold (the driver adds nothing more).
+  if (s.placement?.mode === 'swarm') {
+    const { injectPlacement } = await import('../drivers/portainer/swarm-placement.js');
+    compose = injectPlacement(compose, s.placement.constraints ?? []);
+  }
+  return { name: s.stack.name, compose, env, contentHash: stackContentHash(compose, env) };
 }
 
-export const stackHandler: Handler<StackObservation | undefined> = {
-  kind: 'stack',
-  read: (ctx, node) => ctx.drivers.containers.getStack(target(node).guest, target(node).stack.name),
-  decide(node, seen) {
-    const { guest, stack, environment } = target(node);
-    if (!seen) return { action: 'create', reason: `stack ${stack.name} is not deployed on ${guest}` };
-    if (seen.contentHash !== deployment(stack, environment).contentHash)
-      return { action: 'update', reason: 'compose file or environment changed' };
-    const down = seen.services.filter((s) => !s.running).map((s) => s.name);
-    if (down.length) return { action: 'update', reason: `services not running: ${down.join(', ')}` };
-    return noop(`stack ${stack.name} is deployed and running`);
-  },
-  apply: (ctx, node) =>
-    ctx.drivers.containers.deployStack(
-      target(node).guest,
-      deployment(target(node).stack, target(node).environment),
-    ),
-  async verify(ctx, node) {
-    const { guest, stack, environment } = target(node);
-    const seen = await ctx.drivers.containers.getStack(guest, stack.name);
-    if (!seen || seen.contentHash !== deployment(stack, environment).contentHash)
-      throw new DriverError(`stack ${stack.name} on ${guest} is not the deployed version`);
-    const down = seen.services.filter((s) => !s.running).map((s) => s.name);
-    if (down.length)
-      throw new DriverError(`stack ${stack.name} on ${guest}: services not running: ${down.join(', ')}`);
-  },
-};
+export const stackHandler = composeProjectHandler('stack', async (ctx, node) => {
+  const s = spec(node);
+  return { place: dockerAt(ctx, s.guest, s.route, s.placement), deploy: await deployment(ctx, s) };
+});

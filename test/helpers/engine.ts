@@ -73,7 +73,11 @@ export async function testEngine(
     );
   }
   const stateDir = opts.stateDir ?? temporary(mkdtempSync(join(tmpdir(), 'phoenix-engine-')));
-  const mem = createMemoryDrivers({ statePath: join(stateDir, 'world.json'), ...opts });
+  const mem = createMemoryDrivers({
+    statePath: join(stateDir, 'world.json'),
+    inventory: analysis.inventory,
+    ...opts,
+  });
   const certs = new FileCertificateStore(join(stateDir, 'certs'));
   const journal = Journal.open(join(stateDir, 'journal.sqlite'));
   const events: EngineEvent[] = [];

@@ -8,6 +8,8 @@ export interface LabCommandOptions {
   readonly labDir: string;
   /** Needed by `up`; `status` uses it for names when given. */
   readonly configDir?: string;
+  /** `status --json`: the same facts as JSON. */
+  readonly json?: boolean;
 }
 
 /** `phoenix lab up | down | status | reset`. */
@@ -27,7 +29,7 @@ export async function labCommand(action: LabAction, opts: LabCommandOptions): Pr
         return stillAlive.length ? EXIT.failed : EXIT.ok;
       }
       case 'status':
-        await labStatus(opts.labDir, opts.configDir, print);
+        await labStatus(opts.labDir, opts.configDir, print, { json: opts.json === true });
         return EXIT.ok;
       case 'reset':
         await labReset(opts.labDir, print);

@@ -8,6 +8,7 @@ import { executionOrder, requiredClosure, subgraph } from '../../graph/order.js'
 import type { ResourceGraph } from '../../graph/types.js';
 import { configDigest } from '../../engine/digest.js';
 import { formatDiagnostic } from '../diagnostics.js';
+import { resolveSelection } from '../selection.js';
 import { EXIT } from '../exit-codes.js';
 import { chooseMode, createRenderer } from '../render/index.js';
 import { styleFor } from '../style.js';
@@ -17,11 +18,11 @@ import { UsageError } from './engine-options.js';
 /** Exit status of a run that was interrupted with Ctrl-C, as shells expect. */
 export const EXIT_INTERRUPTED = 130;
 
-/** Resolves `all` or resource ids (a bare number means a guest) to the ids needed, in execution order. */
+/** Resolves `all`, resource ids, guests and `stack NAME to VMID` to the ids needed, in execution order. */
 export function selectOrder(graph: ResourceGraph, selection: readonly string[]): string[] {
   if (selection.length === 0 || (selection.length === 1 && selection[0] === 'all'))
     return executionOrder(graph);
-  const ids = selection.map((s) => (/^\d+$/.test(s) ? `guest/${s}` : s));
+  const ids = resolveSelection(graph, selection);
   const unknown = ids.filter((id) => !graph.nodes.has(id));
   if (unknown.length) {
     throw new UsageError(

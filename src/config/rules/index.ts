@@ -11,6 +11,7 @@ import { checkGuestReferences } from './guest-references.js';
 import { checkGuestSanity } from './guest-sanity.js';
 import { checkIdMaps } from './id-maps.js';
 import { checkLegacyHooks } from './legacy-hooks.js';
+import { checkPortainer } from './portainer.js';
 import { checkProxmoxConnection } from './proxmox-connection.js';
 import { checkSecrets } from './secrets.js';
 import { checkSharedVolumeMounts } from './shared-volumes.js';
@@ -38,6 +39,7 @@ export const RULES: readonly Rule[] = [
   checkFirewall,
   checkGatewayMesh,
   checkProxmoxConnection,
+  checkPortainer,
 ];
 
 /** Semantic validation: every rule sees the whole inventory and reports into one bag. */

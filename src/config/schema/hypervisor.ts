@@ -226,6 +226,10 @@ export const hypervisorConfig = z
       .strictObject({
         admin_user: safeName,
         admin_password: secret.optional(),
+        agent_secret: secret.optional().meta({
+          description:
+            'Shared secret of the Portainer server and its agents (AGENT_SECRET): an agent answers only the server that knows it.',
+        }),
         portainer_hostname: dnsName.optional(),
       })
       .optional(),

@@ -39,6 +39,19 @@ export const stackConfig = z
       .record(safeName, stackVolume)
       .optional()
       .meta({ description: 'How to create the external volumes the compose file uses (default: local).' }),
+    deploy: z
+      .strictObject({
+        mode: z.enum(['compose', 'swarm']),
+        placement: z
+          .array(z.string().regex(/^(node|engine)\.[A-Za-z0-9_.-]+\s*(==|!=)\s*\S+$/))
+          .optional()
+          .meta({ description: 'Swarm placement constraints, e.g. node.labels.gpu==true.' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'compose (default): one Docker host, the VM\'s environment. swarm: the environment is a swarm manager; services and volumes go to every node the placement allows.',
+      }),
     requires: z
       .array(
         z

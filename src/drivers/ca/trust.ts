@@ -110,7 +110,7 @@ export interface HttpsExchange {
   readonly method: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: Buffer;
-  readonly tls: { readonly ca?: string; readonly rejectUnauthorized: boolean };
+  readonly tls: { readonly ca?: string; readonly rejectUnauthorized: boolean; readonly servername?: string };
   /** A keep-alive pool; without one, a connection per request. */
   readonly agent?: Agent;
   readonly timeoutMs: number;

@@ -17,7 +17,14 @@ import { LazyIssuer } from '../ca/lazy.js';
 import { DriverError } from '../errors.js';
 import type { FileAttrs, FileRead } from '../hypervisor/types.js';
 import type { Drivers } from '../index.js';
+import { portainerFromConfig } from '../portainer/from-config.js';
 import { probesFor } from '../probe/dial.js';
+import type { SecretSource } from '../secrets/types.js';
+import {
+  labPortainerSecrets,
+  reconcilePortainer,
+  stopPortainerProcesses,
+} from '../../lab/services/portainer.js';
 import { labCommandHandler } from './commands.js';
 import { LabHypervisor } from './hypervisor.js';
 import type { LabGuestInfo } from './hypervisor.js';
@@ -109,8 +116,12 @@ export class LabDriverHypervisor extends LabHypervisor {
     await this.startGuestServices(id);
   }
 
-  /** The services a running guest starts at boot in the lab: step-ca in the CA guest. */
+  /**
+   * The services a running guest starts at boot in the lab: step-ca in the CA guest, and the Portainer
+   * emulator or agent stand-in for containers Docker restarts at boot (services/portainer.ts).
+   */
   async startGuestServices(id: GuestId): Promise<void> {
+    await reconcilePortainer(this.labDir, id, { boot: true, address: await this.address(id) });
     const spec = caSpecOf(this.inv);
     if (spec?.guest !== id) return;
     const binary = (await readLabState(this.labDir)).caBinary;
@@ -118,6 +129,16 @@ export class LabDriverHypervisor extends LabHypervisor {
       throw new DriverError('the lab is not up (no step-ca binary recorded): run `phoenix lab up`');
     const ca = await ensureCaMaterial(this.labDir, spec);
     await startStepCaInGuest(await this.sandbox(id), this.labDir, ca, binary);
+  }
+
+  /** A stopped or deleted guest no longer serves its containers' Portainer stand-ins (host processes). */
+  override async stopGuest(id: GuestId): Promise<void> {
+    await super.stopGuest(id);
+    await stopPortainerProcesses(this.labDir, id);
+  }
+  override async deleteGuest(id: GuestId): Promise<void> {
+    await stopPortainerProcesses(this.labDir, id);
+    await super.deleteGuest(id);
   }
 
   override readFile(target: GuestRef, path: string): Promise<FileRead | undefined> {
@@ -202,14 +223,26 @@ function labAcmeIssuer(
 
 export function createLabDrivers(opts: LabDriversOptions): Drivers & { hypervisor: LabDriverHypervisor } {
   const hypervisor = new LabDriverHypervisor(opts.labDir, opts.inventory);
-  const containers = new LabContainers(hypervisor.guestsDir, hypervisor);
+  const containers = new LabContainers(hypervisor.guestsDir, hypervisor, undefined, {
+    // EMULATED Portainer: its emulator (and agent stand-ins) run while their containers run.
+    onChange: async (guest, docker) =>
+      reconcilePortainer(opts.labDir, guest, { docker, address: await hypervisor.address(guest) }),
+  });
   const issuers = new Map<string, IssuerDriver>();
-  return {
+  const dial = (ip: string) => assertLoopback(labAddress(ip), 'lab address');
+  const secrets: SecretSource = {
+    read: async (name) => {
+      const s = await labPortainerSecrets(opts.labDir);
+      return name === 'portainer-admin-password' ? s.adminPassword : s.agentSecret;
+    },
+  };
+  const drivers = {
     hypervisor,
     containers,
+    secrets,
     // Every probe dials the lab's 127/8 stand-in of a configured address, never the address itself.
-    ...probesFor(opts.inventory, (ip) => assertLoopback(labAddress(ip), 'lab address')),
-    issuer(name) {
+    ...probesFor(opts.inventory, dial),
+    issuer(name: string): IssuerDriver {
       let i = issuers.get(name);
       if (i) return i;
       const cfg = opts.inventory.issuers.get(name);
@@ -220,4 +253,12 @@ export function createLabDrivers(opts: LabDriversOptions): Drivers & { hyperviso
       return i;
     },
   };
+  // EMULATED: the lab's Portainer is the test tree's API emulator, run when the server's container runs.
+  const portainer = portainerFromConfig({
+    inventory: opts.inventory,
+    issuer: (name) => drivers.issuer(name),
+    secrets,
+    dial,
+  });
+  return { ...drivers, portainer };
 }

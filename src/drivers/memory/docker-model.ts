@@ -119,6 +119,10 @@ export function applyDeploy(docker: WorldDocker, stack: StackDeploy, scanned: Sc
       stack: stack.name,
       configHash: service.configHash,
       ...(service.restart === undefined ? {} : { restart: service.restart }),
+      ...(service.image === undefined ? {} : { image: service.image }),
+      ...(service.command === undefined ? {} : { command: [...service.command] }),
+      ports: service.ports.map((p) => ({ ...p })),
+      binds: service.binds.map((b) => ({ ...b })),
     };
     docker.containers[service.container] = container;
   }

@@ -3,6 +3,10 @@ import type { FaultRule } from './calls.js';
 import { MemoryContainers } from './containers.js';
 import { MemoryHypervisor } from './hypervisor.js';
 import { MemoryIssuer } from './issuer.js';
+import { MemoryPortainer } from './portainer.js';
+import type { Inventory } from '../../model/inventory.js';
+import { portainerTopology } from '../../model/portainer.js';
+import type { SecretSource } from '../secrets/types.js';
 import { memoryDnsProbe } from './dns.js';
 import { memoryHttpProbe } from './http.js';
 import { memoryTlsProbe } from './tls.js';
@@ -18,6 +22,7 @@ export type { FaultRule, MemoryDriverOptions } from './calls.js';
 export { MemoryContainers, NoSuchContainer } from './containers.js';
 export { MemoryHypervisor } from './hypervisor.js';
 export { MemoryIssuer } from './issuer.js';
+export { MemoryPortainer } from './portainer.js';
 export { MemoryWorld } from './world.js';
 export type { WorldState } from './world.js';
 
@@ -34,7 +39,16 @@ export interface MemoryDriversOptions {
   readonly onCall?: (method: string, args: unknown[]) => void;
   /** Clock for container start times and certificate validity. */
   readonly now?: () => Date;
+  /** Where Portainer's server and agents are (without it, Portainer never answers). */
+  readonly inventory?: Inventory;
+  /** Default: stand-in values (the memory world protects nothing). */
+  readonly secrets?: SecretSource;
 }
+
+/** The memory world is a simulation: its secrets are stand-ins that protect nothing. */
+export const memorySecrets: SecretSource = {
+  read: (name) => Promise.resolve(`memory-world-stand-in-${name}`),
+};
 
 export interface MemoryDrivers {
   readonly drivers: Drivers;
@@ -42,6 +56,7 @@ export interface MemoryDrivers {
   readonly hypervisor: MemoryHypervisor;
   readonly containers: MemoryContainers;
   readonly issuer: MemoryIssuer;
+  readonly portainer: MemoryPortainer;
 }
 
 export function createMemoryDrivers(opts: MemoryDriversOptions = {}): MemoryDrivers {
@@ -55,13 +70,18 @@ export function createMemoryDrivers(opts: MemoryDriversOptions = {}): MemoryDriv
   const hypervisor = new MemoryHypervisor(world, shared);
   const containers = new MemoryContainers(world, shared);
   const issuer = new MemoryIssuer(world, shared);
+  const secrets = opts.secrets ?? memorySecrets;
+  const topology = opts.inventory && portainerTopology(opts.inventory);
+  const portainer = new MemoryPortainer(world, topology, secrets, shared);
   const drivers: Drivers = {
     hypervisor,
     containers,
+    portainer,
+    secrets,
     issuer: () => issuer,
     tls: memoryTlsProbe(world),
     dns: memoryDnsProbe(world),
     http: memoryHttpProbe(world),
   };
-  return { drivers, world, hypervisor, containers, issuer };
+  return { drivers, world, hypervisor, containers, issuer, portainer };
 }

@@ -57,6 +57,32 @@ export interface WorldContainer {
   configHash?: string;
   /** Compose restart policy: "always" and "unless-stopped" come back when the guest boots. */
   restart?: string;
+  /**
+   * What `docker inspect` would show of the service definition; kept so the lab can mirror what runs
+   * (the Portainer emulator for a portainer image). Absent in states written before they were recorded.
+   */
+  image?: string;
+  /** The command as an argv (compose's string form split as a shell would, without expansion). */
+  command?: string[];
+  ports?: WorldPort[];
+  binds?: WorldBind[];
+}
+
+/** A published port (HostConfig.PortBindings): the container's port and the host port it is bound to. */
+export interface WorldPort {
+  readonly container: number;
+  /** Undefined when Docker picks the host port (compose `"9443"`). */
+  readonly host?: number;
+  readonly hostIp?: string;
+  readonly protocol: 'tcp' | 'udp';
+}
+
+/** A mount (HostConfig.Binds): a host path, or a named volume by its Docker name (project prefix applied). */
+export interface WorldBind {
+  readonly type: 'bind' | 'volume';
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
 }
 
 /** Restart policies under which Docker brings a container back when its guest boots. */
@@ -96,6 +122,15 @@ export interface WorldState {
   guests: Record<string, WorldGuest>;
   /** The in-memory issuer's root, created on first use. */
   ca?: { keyPem: string; certPem: string };
+  /** The emulated Portainer's database (its /data volume). */
+  portainer?: WorldPortainer;
+}
+
+export interface WorldPortainer {
+  /** The administrator: a salted scrypt hash, never the password. */
+  admin?: { username: string; salt: string; hash: string };
+  /** Agent environments by name, with the guest whose agent answers at their URL. */
+  environments: Record<string, { url: string; guest: number }>;
 }
 
 export interface WorldOptions {

@@ -60,6 +60,11 @@ export interface CallOptions {
   /** Statuses that are success; default [200]. */
   readonly expect?: readonly number[];
   readonly timeoutMs?: number;
+  /**
+   * Extra request headers, e.g. `X-PortainerAgent-Target` to reach one swarm node through the agent. They
+   * cannot replace the ones the client sets (authentication, content type); values are never put in errors.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface PortainerResponse {
@@ -68,6 +73,16 @@ export interface PortainerResponse {
 }
 
 const GATEWAY_STATUSES = new Set([502, 503, 504]);
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+// Set by the client itself: a caller's header must not swap the credentials or the body's type.
+const RESERVED_HEADERS = new Set([
+  'accept',
+  'authorization',
+  'content-type',
+  'content-length',
+  'host',
+  'x-api-key',
+]);
 
 export class PortainerClient {
   readonly baseUrl: string;
@@ -134,6 +149,7 @@ export class PortainerClient {
   async call(method: HttpMethod, path: string, options: CallOptions = {}): Promise<PortainerResponse> {
     if (!path.startsWith('/api/')) throw new Error(`Portainer path must start with /api/: ${path}`);
     if (this.readOnly && method !== 'GET') throw new MutationRefused(`portainer ${method} ${path}`);
+    checkHeaders(method, path, options.headers);
     const needsAuth = options.auth ?? true;
     if (needsAuth && this.#auth === undefined) {
       throw new Error(`Portainer ${method} ${path} needs credentials and the client has none`);
@@ -158,7 +174,9 @@ export class PortainerClient {
     options: CallOptions,
     needsAuth: boolean,
   ): Promise<PortainerHttpResponse> {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'phoenix' };
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+    Object.assign(headers, { accept: 'application/json', 'user-agent': 'phoenix' });
     if (needsAuth) Object.assign(headers, await this.#authHeader());
     let body: Buffer | undefined;
     if (options.json !== undefined) {
@@ -277,6 +295,19 @@ export class PortainerClient {
       details,
       GATEWAY_STATUSES.has(response.status),
     );
+  }
+}
+
+function checkHeaders(method: string, path: string, headers: CallOptions['headers']): void {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!HEADER_NAME.test(name) || RESERVED_HEADERS.has(name.toLowerCase())) {
+      throw new Error(
+        `Portainer ${method} ${path}: header ${JSON.stringify(name)} cannot be set by a caller`,
+      );
+    }
+    // The value is left out of the message: it may be a secret.
+    if (/[\r\n\0]/.test(value))
+      throw new Error(`Portainer ${method} ${path}: header ${name} has an invalid value`);
   }
 }
 

@@ -17,6 +17,8 @@ export interface PortainerHttpRequest {
   readonly body?: Buffer;
   /** PEM of the CA that must have issued the server's certificate. */
   readonly ca: string;
+  /** The name the certificate must carry when the URL holds an address (SNI and verification). */
+  readonly servername?: string;
   readonly timeoutMs: number;
 }
 
@@ -47,7 +49,7 @@ export const portainerHttpsTransport: PortainerTransport = (req) => {
     method: req.method,
     headers: req.headers,
     ...(req.body !== undefined ? { body: req.body } : {}),
-    tls: { ca: req.ca, rejectUnauthorized: true },
+    tls: { ca: req.ca, rejectUnauthorized: true, ...(req.servername ? { servername: req.servername } : {}) },
     timeoutMs: req.timeoutMs,
     where,
     maxBytes: MAX_RESPONSE_BYTES,

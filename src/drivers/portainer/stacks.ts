@@ -1,6 +1,8 @@
 import type { PortainerClient } from './client.js';
 import { listProjectContainers } from './docker.js';
 import { PortainerApiError, PortainerVerifyError } from './errors.js';
+import { convergeStack } from './stack-deploy.js';
+import type { DeployResult as GenericDeployResult } from './stack-deploy.js';
 import { STACK_TYPE } from './types.js';
 import type { DockerContainerSummary, EnvPair, PortainerStack } from './types.js';
 
@@ -36,11 +38,12 @@ export function normaliseStackName(name: string): string {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function checkSpec(spec: {
+/** Throws before any call for a name Portainer would rewrite, a bad endpoint id or environment name. */
+export function checkStackSpec(spec: {
   readonly name: string;
   readonly endpointId: number;
   readonly env: Readonly<Record<string, string>>;
-}) {
+}): void {
   if (spec.name === '' || normaliseStackName(spec.name) !== spec.name) {
     throw new Error(
       `stack name ${JSON.stringify(spec.name)} is not in Portainer's normal form (lower case, [a-z0-9_-]); ` +
@@ -123,7 +126,7 @@ export async function readStackFile(client: PortainerClient, stackId: number): P
 }
 
 export async function createComposeStack(client: PortainerClient, spec: StackSpec): Promise<PortainerStack> {
-  checkSpec(spec);
+  checkStackSpec(spec);
   return client.json<PortainerStack>('POST', '/api/stacks/create/standalone/string', {
     query: { endpointId: String(spec.endpointId) },
     json: { name: spec.name, stackFileContent: spec.compose, env: envPairs(spec.env) },
@@ -138,7 +141,7 @@ export async function createSwarmStack(
   client: PortainerClient,
   spec: SwarmStackSpec,
 ): Promise<PortainerStack> {
-  checkSpec(spec);
+  checkStackSpec(spec);
   if (!/^[a-z0-9]{1,64}$/.test(spec.swarmId))
     throw new Error(`invalid swarm id ${JSON.stringify(spec.swarmId)}`);
   return client.json<PortainerStack>('POST', '/api/stacks/create/swarm/string', {
@@ -220,7 +223,7 @@ export async function observeComposeStack(
   client: PortainerClient,
   spec: StackSpec,
 ): Promise<StackObservation> {
-  checkSpec(spec);
+  checkStackSpec(spec);
   const stack = await findStack(client, spec.name, spec.endpointId);
   if (stack === undefined) return { stack, file: undefined, contentMatches: false, services: [] };
   const file = await readStackFile(client, stack.Id);
@@ -229,31 +232,9 @@ export async function observeComposeStack(
   return { stack, file, contentMatches: file === spec.compose && envEqual(stack.Env, spec.env), services };
 }
 
-/** A failed create/update, with Portainer's message and the state it left behind. */
-export class StackDeployError extends PortainerVerifyError {
-  constructor(
-    readonly stackName: string,
-    readonly apiError: PortainerApiError,
-    readonly notRunning: readonly string[],
-    /** true: Portainer kept the new file although the deploy failed (half-deployed). */
-    readonly newFileStored: boolean | undefined,
-  ) {
-    super(
-      `stack ${stackName}: Portainer refused the deploy: ${apiError.message}` +
-        (notRunning.length > 0 ? `; services not running afterwards: ${notRunning.join(', ')}` : '') +
-        (newFileStored === true ? '; Portainer stored the new file anyway (half-deployed)' : ''),
-    );
-    this.name = 'StackDeployError';
-  }
-}
-
-export type DeployAction = 'created' | 'updated' | 'unchanged';
-
-export interface DeployResult {
-  readonly action: DeployAction;
-  readonly stack: PortainerStack;
-  readonly services: readonly ServiceState[];
-}
+export { StackDeployError } from './stack-deploy.js';
+export type { DeployAction } from './stack-deploy.js';
+export type DeployResult<S = ServiceState> = GenericDeployResult<S>;
 
 /**
  * Converge one compose stack: find it by name; if its stored file and environment equal the wanted ones, do
@@ -265,28 +246,20 @@ export async function deployComposeStack(
   spec: StackSpec,
   options: UpdateOptions = {},
 ): Promise<DeployResult> {
-  checkSpec(spec);
-  const before = await observeComposeStack(client, spec);
-  let action: DeployAction;
-  let stack: PortainerStack;
-  if (before.stack !== undefined && before.contentMatches) {
-    action = 'unchanged';
-    stack = before.stack;
-  } else {
-    try {
-      if (before.stack === undefined) {
-        stack = await createComposeStack(client, spec);
-        action = 'created';
-      } else {
-        stack = await updateStack(client, before.stack.Id, spec.endpointId, spec, options);
-        action = 'updated';
-      }
-    } catch (err) {
-      if (!(err instanceof PortainerApiError)) throw err;
-      throw await deployFailure(client, spec, err);
-    }
-  }
-  return { action, stack, services: await verifyComposeStack(client, spec, stack) };
+  checkStackSpec(spec);
+  return convergeStack(spec.name, {
+    observe: () => observeComposeStack(client, spec),
+    create: () => createComposeStack(client, spec),
+    update: (stack) => updateStack(client, stack.Id, spec.endpointId, spec, options),
+    verify: (stack) => verifyComposeStack(client, spec, stack),
+    aftermath: async () => {
+      const after = await observeComposeStack(client, spec);
+      return {
+        notRunning: after.services.filter((s) => !s.running).map((s) => s.service),
+        newFileStored: after.stack ? after.file === spec.compose : undefined,
+      };
+    },
+  });
 }
 
 /** Read back the stored file and check the services run. */
@@ -318,26 +291,6 @@ export async function verifyComposeStack(
     );
   }
   return services;
-}
-
-async function deployFailure(
-  client: PortainerClient,
-  spec: StackSpec,
-  cause: PortainerApiError,
-): Promise<StackDeployError> {
-  // Best effort: describe what the failed deploy left; a failure to look is not allowed to hide the cause.
-  try {
-    const after = await observeComposeStack(client, spec);
-    const notRunning = after.services.filter((s) => !s.running).map((s) => s.service);
-    return new StackDeployError(
-      spec.name,
-      cause,
-      notRunning,
-      after.stack ? after.file === spec.compose : undefined,
-    );
-  } catch {
-    return new StackDeployError(spec.name, cause, [], undefined);
-  }
 }
 
 /** Whether a stack was created for swarm (type 1). */

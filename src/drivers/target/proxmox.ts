@@ -3,18 +3,20 @@ import type { Inventory } from '../../model/inventory.js';
 import { readSecret } from '../../model/secret-value.js';
 import { issuerFromConfig } from '../ca/from-config.js';
 import type { IssuerDriver } from '../ca/types.js';
-import type { ContainerDriver } from '../containers/types.js';
 import { DriverError } from '../errors.js';
 import type { Drivers } from '../index.js';
+import { portainerFromConfig } from '../portainer/from-config.js';
 import { probesFor } from '../probe/dial.js';
+import { configuredSecrets } from '../secrets/configured.js';
 import { PveApiClient, type PveApi } from '../proxmox/api/index.js';
 import { LocalRunner, Pct, Pvesh, PveshApi, SshRunner, type CommandRunner } from '../proxmox/cli/index.js';
 import { ProxmoxHypervisor } from '../proxmox/hypervisor.js';
+import { DockerCliContainers } from './docker-cli.js';
 
 /**
  * The real target's drivers, from the configuration's `proxmox` block: the hypervisor over the REST API
- * or over pvesh (LXC exec and files always through pct, locally or over SSH), issuers from the manifest,
- * and probes that dial the configured addresses.
+ * or over pvesh (LXC exec and files always through pct, locally or over SSH), Docker on a guest through
+ * its CLI run inside it, issuers from the manifest, and probes that dial the configured addresses.
  */
 export async function createProxmoxDrivers(inv: Inventory, stateDir: string): Promise<Drivers> {
   const conn = inv.hypervisor.proxmox;
@@ -35,17 +37,22 @@ export async function createProxmoxDrivers(inv: Inventory, stateDir: string): Pr
     ...(conn.node_concurrency ? { nodeConcurrency: conn.node_concurrency } : {}),
   });
   const issuers = new Map<string, IssuerDriver>();
+  const issuer = (name: string): IssuerDriver => {
+    let i = issuers.get(name);
+    if (i) return i;
+    const cfg = inv.issuers.get(name);
+    if (!cfg) throw new DriverError(`no issuer named "${name}"`);
+    issuers.set(name, (i = issuerFromConfig(cfg, name, stateDir)));
+    return i;
+  };
+  const secrets = configuredSecrets(inv);
   return {
     hypervisor,
-    containers: dockerThroughPortainer,
-    issuer(name) {
-      let i = issuers.get(name);
-      if (i) return i;
-      const cfg = inv.issuers.get(name);
-      if (!cfg) throw new DriverError(`no issuer named "${name}"`);
-      issuers.set(name, (i = issuerFromConfig(cfg, name, stateDir)));
-      return i;
-    },
+    // Docker reached directly (Portainer's own projects); the hypervisor unguarded, as reads run docker.
+    containers: new DockerCliContainers(hypervisor),
+    portainer: portainerFromConfig({ inventory: inv, issuer, secrets, dial: (ip) => ip }),
+    secrets,
+    issuer,
     ...probesFor(inv, (ip) => ip),
   };
 }
@@ -95,18 +102,3 @@ async function apiClient(conn: Connection): Promise<PveApiClient> {
     trust,
   });
 }
-
-const NO_PORTAINER =
-  'Docker volumes and stacks on Proxmox go through Portainer, which this version does not drive yet (issue 8); the lab and --driver memory emulate them';
-const refuse = (): Promise<never> => Promise.reject(new DriverError(NO_PORTAINER, false, 'unsupported'));
-
-/** Until the Portainer integration lands: every Docker operation says so, instead of pretending. */
-const dockerThroughPortainer: ContainerDriver = {
-  name: 'portainer (not available)',
-  listVolumes: refuse,
-  getStack: refuse,
-  getContainer: refuse,
-  createVolume: refuse,
-  deployStack: refuse,
-  restartContainer: refuse,
-};

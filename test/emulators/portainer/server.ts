@@ -1,10 +1,13 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { scanCompose } from '../../../src/drivers/memory/compose-scan.js';
+import { isLoopbackV4 } from '../../../src/lab/address.js';
 import { makeEmulatorTls } from './cert.js';
 import { goBool, parseForm } from './forms.js';
+import { NOT_A_MANAGER, deployToSwarm, seedSwarm, swarmQuery, volumeStore } from './swarm.js';
+import type { EmulatedSwarm, SwarmNodeSeed } from './swarm.js';
 
 /**
  * PORTAINER CE 2.x EMULATOR (test tree only). Portainer cannot run here; this HTTPS server on 127.0.0.1
@@ -24,6 +27,7 @@ import { goBool, parseForm } from './forms.js';
  *   PUT  /api/stacks/{id}?endpointId=N                      {stackFileContent, env, prune, pullImage}
  *   GET  /api/endpoints/{id}/docker/volumes[?filters={"name":[..]}]   POST .../docker/volumes/create
  *   GET  /api/endpoints/{id}/docker/containers/json?all=1&filters={"label":[..]}   GET .../docker/swarm
+ *   GET  .../docker/nodes, .../docker/services?filters=.., .../docker/tasks?filters=..  (swarm.ts)
  *
  * Errors have Portainer's shape `{"message": "...", "details": "..."}` (details = capitalised message when
  * the handler passed no error), Docker's proxied errors `{"message": "..."}`. Authentication: JWT
@@ -37,8 +41,12 @@ import { goBool, parseForm } from './forms.js';
  * deploy is not transactional: containers already started stay, and a failed update keeps the new file
  * (Portainer before the rollback of 2.19; set `rollbackFailedUpdates` for the newer behaviour). The compose
  * error text is modelled on compose's output, not copied from one version.
- * Not emulated: agents (an agent URL is "reachable" unless listed in `unreachableAgents`), users other than
- * the admin, teams, resource controls, edge, Kubernetes, git stacks.
+ * Agents are not emulated: an agent URL is "reachable" unless listed in `unreachableAgents`, or, with
+ * `probeAgent`, when the probe says so (the lab's process pings a real listener: main.ts).
+ * Not emulated either: users other than the admin, teams, resource controls, edge, Kubernetes, git stacks.
+ * For a process that outlives one test (main.ts), the state can be loaded and handed to `onChange` after each
+ * request that may change it, as Portainer keeps it in /data; the admin's password is then kept as a salted
+ * scrypt hash only.
  */
 
 export interface LoggedRequest {
@@ -82,10 +90,9 @@ export interface EmulatedEndpoint {
   TLSConfig: { TLS: boolean; TLSSkipVerify: boolean; TLSCACert?: string };
   /** Swarm ID when the environment's Docker is a swarm manager. */
   swarmId?: string;
-  volumes: Map<
-    string,
-    { Name: string; Driver: string; Options: Record<string, string>; Labels: Record<string, string> }
-  >;
+  /** Its nodes, services and tasks (swarm.ts); `volumes` are those of the node the agent runs on. */
+  swarm?: EmulatedSwarm;
+  volumes: Map<string, EmulatedVolume>;
   containers: EmulatedContainer[];
 }
 
@@ -114,6 +121,70 @@ export interface PortainerEmulatorOptions {
   readonly initWindowMs?: number;
   /** Start with this administrator (an initialised server). */
   readonly admin?: { readonly username: string; readonly password: string };
+  /** Serve this certificate (PEM, chain allowed) and key instead of generated ones; `caPem` is the caller's. */
+  readonly tls?: { readonly certPem: string; readonly keyPem: string; readonly caPem?: string };
+  /** Listen address, 127/8 only (default 127.0.0.1), and port (default: any free one). */
+  readonly host?: string;
+  readonly port?: number;
+  /** Start from this state (a restarted server whose /data kept it). */
+  readonly state?: PortainerState;
+  /** Gets the state after each request that may have changed it (not GET, not /api/auth); the answer waits. */
+  readonly onChange?: (state: PortainerState) => Promise<void>;
+  /** Whether an agent answers at `url` (tcp://host:port), asked when an agent environment is created. */
+  readonly probeAgent?: (url: string) => Promise<boolean>;
+}
+
+/** A salted scrypt hash (node:crypto's parameters written out, so a later reader can verify). */
+export interface PasswordHash {
+  readonly salt: string;
+  readonly hash: string;
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+}
+
+export type EmulatedVolume = {
+  Name: string;
+  Driver: string;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+};
+
+/** What a Portainer server keeps in /data, as plain JSON: never a plaintext password. */
+export interface PortainerState {
+  readonly format: 1;
+  readonly instanceId: string;
+  readonly admin?: { readonly username: string; readonly passwordHash: PasswordHash };
+  readonly endpoints: ReadonlyArray<Omit<EmulatedEndpoint, 'volumes'> & { volumes: EmulatedVolume[] }>;
+  readonly stacks: readonly EmulatedStack[];
+}
+
+const SCRYPT = { N: 16384, r: 8, p: 1 } as const;
+
+function scryptAsync(password: string, salt: Buffer, h: { N: number; r: number; p: number }) {
+  return new Promise<Buffer>((ok, fail) =>
+    scrypt(password, salt, 32, { ...h, maxmem: 64 * 1024 * 1024 }, (e, key) => (e ? fail(e) : ok(key))),
+  );
+}
+
+export async function hashPassword(password: string): Promise<PasswordHash> {
+  const salt = randomBytes(16);
+  const hash = await scryptAsync(password, salt, SCRYPT);
+  return { salt: salt.toString('base64'), hash: hash.toString('base64'), ...SCRYPT };
+}
+
+async function passwordMatches(stored: PasswordHash, given: string): Promise<boolean> {
+  const want = Buffer.from(stored.hash, 'base64');
+  const got = await scryptAsync(given, Buffer.from(stored.salt, 'base64'), stored);
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+export interface EndpointSeed {
+  readonly name: string;
+  readonly url: string;
+  readonly type?: number;
+  readonly swarmId?: string;
+  readonly nodes?: readonly SwarmNodeSeed[];
 }
 
 export interface PortainerEmulator {
@@ -130,19 +201,30 @@ export interface PortainerEmulator {
   /** Agent URLs that do not answer: creating an environment for one fails as Portainer does (500). */
   readonly unreachableAgents: Set<string>;
   rollbackFailedUpdates: boolean;
-  admin: { username: string; password: string } | undefined;
+  /** The password in clear when given or initialised in a test; a hash only when the state is persisted. */
+  admin: { username: string; password?: string; passwordHash?: PasswordHash } | undefined;
   /** Instant (ms since epoch) after which an uninitialised server disables itself. */
   initDeadline: number;
   expireInitWindow(): void;
   /** Invalidates every JWT issued so far (expiry, restart with a new secret): the next call gets 401. */
   revokeTokens(): void;
   /** An environment created out of band (e.g. the local one, or a swarm manager). */
-  addEndpoint(seed: { name: string; url: string; type?: number; swarmId?: string }): EmulatedEndpoint;
-  addVolume(endpointId: number, name: string, driver?: string, options?: Record<string, string>): void;
+  /** With `swarmId` or `nodes`: a swarm manager (one manager node named after the endpoint by default). */
+  addEndpoint(seed: EndpointSeed): EmulatedEndpoint;
+  /** `node`: on that swarm node (default: the one the agent runs on). */
+  addVolume(
+    endpointId: number,
+    name: string,
+    driver?: string,
+    options?: Record<string, string>,
+    node?: string,
+  ): void;
   /** Stop one service's containers (a crash after deploy). */
   stopService(endpointId: number, project: string, service: string): void;
   /** Requests that changed or could change state (anything but GET; /api/auth excluded). */
   mutations(): LoggedRequest[];
+  /** The persistent state (admin hashed), as `onChange` gets it. */
+  state(): Promise<PortainerState>;
   close(): Promise<void>;
 }
 
@@ -167,11 +249,16 @@ const dockerError = (status: number, message: string) => new HttpFail(status, me
 export async function startPortainerEmulator(
   options: PortainerEmulatorOptions = {},
 ): Promise<PortainerEmulator> {
-  const tls = await makeEmulatorTls();
-  const instanceId = randomBytes(16).toString('hex');
+  const host = options.host ?? '127.0.0.1';
+  if (!isLoopbackV4(host)) throw new Error(`the Portainer emulator listens on 127/8 only, not ${host}`);
+  const tls = options.tls
+    ? { rootPem: options.tls.caPem ?? '', certPem: options.tls.certPem, keyPem: options.tls.keyPem }
+    : await makeEmulatorTls();
+  const loaded = options.state;
+  const instanceId = loaded?.instanceId ?? randomBytes(16).toString('hex');
   const tokens = new Set<string>();
-  let nextEndpoint = 1;
-  let nextStack = 1;
+  let nextEndpoint = 1 + Math.max(0, ...(loaded?.endpoints ?? []).map((e) => e.Id));
+  let nextStack = 1 + Math.max(0, ...(loaded?.stacks ?? []).map((st) => st.Id));
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -180,13 +267,18 @@ export async function startPortainerEmulator(
     caPem: tls.rootPem,
     log: [] as LoggedRequest[],
     faults: [] as Fault[],
-    endpoints: [] as EmulatedEndpoint[],
-    stacks: [] as EmulatedStack[],
+    endpoints: (loaded?.endpoints ?? []).map((e): EmulatedEndpoint => ({
+      ...structuredClone(e),
+      volumes: new Map(e.volumes.map((v) => [v.Name, v])),
+    })),
+    stacks: (loaded?.stacks ?? []).map((st) => structuredClone(st)),
     apiKeys: new Set<string>(),
     failingServices: new Set<string>(),
     unreachableAgents: new Set<string>(),
     rollbackFailedUpdates: false,
-    admin: options.admin ? { ...options.admin } : undefined,
+    admin: (options.admin
+      ? { ...options.admin }
+      : loaded?.admin && { ...loaded.admin }) as PortainerEmulator['admin'],
     initDeadline: Date.now() + (options.initWindowMs ?? 5 * 60_000),
     expireInitWindow() {
       emu.initDeadline = Date.now() - 1;
@@ -194,7 +286,8 @@ export async function startPortainerEmulator(
     revokeTokens() {
       tokens.clear();
     },
-    addEndpoint(seed: { name: string; url: string; type?: number; swarmId?: string }) {
+    addEndpoint(seed: EndpointSeed) {
+      const swarmed = seed.swarmId !== undefined || seed.nodes !== undefined;
       const endpoint: EmulatedEndpoint = {
         Id: nextEndpoint++,
         Name: seed.name,
@@ -204,15 +297,29 @@ export async function startPortainerEmulator(
         PublicURL: '',
         Status: 1,
         TLSConfig: { TLS: false, TLSSkipVerify: false },
-        ...(seed.swarmId !== undefined ? { swarmId: seed.swarmId } : {}),
+        ...(swarmed
+          ? {
+              swarmId: seed.swarmId ?? randomBytes(13).toString('hex').slice(0, 25),
+              swarm: seedSwarm(seed.nodes ?? [{ hostname: seed.name, role: 'manager' }]),
+            }
+          : {}),
         volumes: new Map(),
         containers: [],
       };
       emu.endpoints.push(endpoint);
       return endpoint;
     },
-    addVolume(endpointId: number, name: string, driver = 'local', opts: Record<string, string> = {}) {
-      endpointById(endpointId).volumes.set(name, { Name: name, Driver: driver, Options: opts, Labels: {} });
+    addVolume(
+      endpointId: number,
+      name: string,
+      driver = 'local',
+      opts: Record<string, string> = {},
+      node?: string,
+    ) {
+      const endpoint = endpointById(endpointId);
+      const store = volumeStore(endpoint.swarm, endpoint.volumes, node);
+      if (!store) throw new Error(`no node ${node} in the swarm of endpoint ${endpointId}`);
+      store.set(name, { Name: name, Driver: driver, Options: opts, Labels: {} });
     },
     stopService(endpointId: number, project: string, service: string) {
       for (const c of endpointById(endpointId).containers) {
@@ -221,6 +328,17 @@ export async function startPortainerEmulator(
     },
     mutations() {
       return emu.log.filter((r) => r.method !== 'GET' && !r.path.startsWith('/api/auth'));
+    },
+    async state(): Promise<PortainerState> {
+      const admin = emu.admin;
+      if (admin && !admin.passwordHash) admin.passwordHash = await hashPassword(admin.password ?? '');
+      return {
+        format: 1,
+        instanceId,
+        ...(admin ? { admin: { username: admin.username, passwordHash: admin.passwordHash! } } : {}),
+        endpoints: emu.endpoints.map((e) => ({ ...structuredClone(e), volumes: [...e.volumes.values()] })),
+        stacks: structuredClone(emu.stacks),
+      };
     },
     close: async () => {
       for (const t of timers) clearTimeout(t);
@@ -481,7 +599,10 @@ export async function startPortainerEmulator(
         );
       if (password.length < PASSWORD_MIN_LENGTH)
         throw portainerError(400, 'Password does not meet the requirements');
-      emu.admin = { username, password };
+      // A persisted server never holds the password in clear, not even in memory.
+      emu.admin = options.onChange
+        ? { username, passwordHash: await hashPassword(password) }
+        : { username, password };
       return { status: 200, json: { Id: 1, Username: username, Role: 1 } };
     }
     if (method === 'POST' && path === '/api/auth') {
@@ -490,9 +611,14 @@ export async function startPortainerEmulator(
       const password = str(payload, 'Password');
       if (username === '') throw portainerError(400, 'Invalid request payload', 'Invalid username');
       if (password === '') throw portainerError(400, 'Invalid request payload', 'Invalid password');
-      if (!emu.admin || emu.admin.username !== username || emu.admin.password !== password) {
-        throw portainerError(422, 'Invalid credentials', 'Unauthorized');
-      }
+      const admin = emu.admin;
+      const matches =
+        admin !== undefined &&
+        admin.username === username &&
+        (admin.password !== undefined
+          ? admin.password === password
+          : admin.passwordHash !== undefined && (await passwordMatches(admin.passwordHash, password)));
+      if (!matches) throw portainerError(422, 'Invalid credentials', 'Unauthorized');
       const jwt = [randomBytes(12), randomBytes(24), randomBytes(32)]
         .map((b) => b.toString('base64url'))
         .join('.');
@@ -524,7 +650,8 @@ export async function startPortainerEmulator(
       if (endpointMatch[2] === undefined) {
         if (method === 'GET') return { status: 200, json: endpointJson(endpoint) };
       } else {
-        return docker(method, endpointMatch[3] ?? '/', url, body, endpoint);
+        const target = req.headers['x-portaineragent-target'];
+        return docker(method, endpointMatch[3] ?? '/', url, body, endpoint, [target].flat()[0]);
       }
     }
 
@@ -567,7 +694,7 @@ export async function startPortainerEmulator(
     throw new HttpFail(404, '404 page not found', undefined, true);
   }
 
-  function createEndpoint(form: ReturnType<typeof parseForm>) {
+  async function createEndpoint(form: ReturnType<typeof parseForm>) {
     const name = form.fields.get('Name') ?? '';
     if (name === '') throw portainerError(400, 'Invalid request payload', 'invalid environment name');
     const creationType = Number(form.fields.get('EndpointCreationType') ?? '0');
@@ -602,7 +729,9 @@ export async function startPortainerEmulator(
     const url = form.fields.get('URL') ?? '';
     if (creationType === 2) {
       // The agent speaks TLS only: a plain connection, or an agent that does not answer, fails the ping.
-      if (!useTls || emu.unreachableAgents.has(url)) {
+      const answers =
+        useTls && !emu.unreachableAgents.has(url) && (!options.probeAgent || (await options.probeAgent(url)));
+      if (!answers) {
         throw portainerError(500, 'Unable to get environment type', `failed to ping agent at ${url}`);
       }
     }
@@ -651,7 +780,7 @@ export async function startPortainerEmulator(
       const failure = await composeUp(endpoint, stack, file);
       // The builder deploys before it saves: a failed create leaves containers but no stack record.
       if (failure !== undefined) throw portainerError(500, failure);
-    }
+    } else await swarmDeploy(endpoint, stack, false);
     nextStack = Math.max(nextStack, stack.Id + 1);
     emu.stacks.push(stack);
     return { status: 200, json: stackJson(stack) };
@@ -661,7 +790,7 @@ export async function startPortainerEmulator(
     const endpoint = endpointFromQuery(url);
     const file = str(payload, 'StackFileContent');
     const env = pairs(payload, 'Env');
-    bool(payload, 'Prune');
+    const prune = bool(payload, 'Prune');
     bool(payload, 'PullImage');
     if (file === '') throw portainerError(400, 'Invalid request payload', 'Invalid stack file content');
     const previous = { file: stack.file, env: stack.Env };
@@ -677,12 +806,36 @@ export async function startPortainerEmulator(
         // Env stays updated either way: the handler assigns it before deploying.
         throw portainerError(500, failure);
       }
-    }
+    } else await swarmDeploy(endpoint, stack, prune);
     stack.Status = 1;
     return { status: 200, json: stackJson(stack) };
   }
 
-  function docker(method: string, enginePath: string, url: URL, body: Buffer, endpoint: EmulatedEndpoint) {
+  /** `docker stack deploy` succeeds whatever the tasks do; only a file Docker refuses fails it. */
+  async function swarmDeploy(endpoint: EmulatedEndpoint, stack: EmulatedStack, prune: boolean) {
+    if (!endpoint.swarm) throw portainerError(500, 'failed to deploy a stack: ' + NOT_A_MANAGER);
+    try {
+      await deployToSwarm(endpoint.swarm, endpoint.volumes, stack.Name, stack.file, stack.Env, prune);
+    } catch (err) {
+      throw portainerError(500, `failed to deploy a stack: ${(err as Error).message}`);
+    }
+  }
+
+  function docker(
+    method: string,
+    enginePath: string,
+    url: URL,
+    body: Buffer,
+    endpoint: EmulatedEndpoint,
+    target: string | undefined,
+  ) {
+    // The agent runs a call on the node named by X-PortainerAgent-Target (standalone: ignored).
+    const volumes = volumeStore(endpoint.swarm, endpoint.volumes, target);
+    if (!volumes) throw dockerError(500, `agent: no node named ${target} in the cluster`);
+    if (method === 'GET' && ['/nodes', '/services', '/tasks'].includes(enginePath)) {
+      if (!endpoint.swarm) throw dockerError(503, NOT_A_MANAGER);
+      return swarmQuery(endpoint.swarm, enginePath, url);
+    }
     if (method === 'GET' && enginePath === '/volumes') {
       let names: string[] | undefined;
       const raw = url.searchParams.get('filters');
@@ -694,10 +847,10 @@ export async function startPortainerEmulator(
           throw dockerError(400, 'invalid filter');
         }
       }
-      const volumes = [...endpoint.volumes.values()]
+      const listed = [...volumes.values()]
         .filter((v) => !names || names.some((n) => v.Name.includes(n))) // Docker's name filter is a substring match
         .map((v) => ({ ...v, Mountpoint: `/var/lib/docker/volumes/${v.Name}/_data`, Scope: 'local' }));
-      return { status: 200, json: { Volumes: volumes, Warnings: [] } };
+      return { status: 200, json: { Volumes: listed, Warnings: [] } };
     }
     if (method === 'POST' && enginePath === '/volumes/create') {
       let payload: Record<string, unknown>;
@@ -711,7 +864,7 @@ export async function startPortainerEmulator(
           ? payload.Name
           : randomBytes(32).toString('hex');
       const driver = typeof payload.Driver === 'string' && payload.Driver !== '' ? payload.Driver : 'local';
-      const existing = endpoint.volumes.get(name);
+      const existing = volumes.get(name);
       if (existing) {
         if (existing.Driver !== driver) {
           throw dockerError(
@@ -723,8 +876,8 @@ export async function startPortainerEmulator(
       }
       const opts = (payload.DriverOpts ?? {}) as Record<string, string>;
       const labels = (payload.Labels ?? {}) as Record<string, string>;
-      endpoint.volumes.set(name, { Name: name, Driver: driver, Options: { ...opts }, Labels: { ...labels } });
-      return { status: 201, json: endpoint.volumes.get(name) };
+      volumes.set(name, { Name: name, Driver: driver, Options: { ...opts }, Labels: { ...labels } });
+      return { status: 201, json: volumes.get(name) };
     }
     if (method === 'GET' && enginePath === '/containers/json') {
       const all = ['1', 'true', 'True'].includes(url.searchParams.get('all') ?? '');
@@ -758,10 +911,7 @@ export async function startPortainerEmulator(
     }
     if (method === 'GET' && enginePath === '/swarm') {
       if (!endpoint.swarmId) {
-        throw dockerError(
-          503,
-          'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.',
-        );
+        throw dockerError(503, NOT_A_MANAGER);
       }
       return { status: 200, json: { ID: endpoint.swarmId } };
     }
@@ -801,6 +951,12 @@ export async function startPortainerEmulator(
       else
         res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(json));
     };
+    let persisted = false;
+    const persist = async () => {
+      if (persisted || !options.onChange || method === 'GET' || url.pathname === '/api/auth') return;
+      persisted = true;
+      await options.onChange(await emu.state());
+    };
     try {
       const fault = takeFault(method, entry.path);
       if (fault?.kind === 'reset') {
@@ -827,8 +983,11 @@ export async function startPortainerEmulator(
         );
       }
       const result = await route(req, url, body, entry);
+      await persist();
       send(result.status, 'json' in result ? result.json : undefined);
     } catch (err) {
+      // A failed request may have changed state as well (a compose deploy is not transactional).
+      await persist().catch(() => undefined);
       if (err instanceof HttpFail) {
         send(
           err.status,
@@ -848,8 +1007,11 @@ export async function startPortainerEmulator(
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(options.port ?? 0, host, () => (server.off('error', fail), ok()));
+  });
   const address = server.address();
-  emu.url = `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  emu.url = `https://${host}:${typeof address === 'object' && address ? address.port : 0}`;
   return emu;
 }
