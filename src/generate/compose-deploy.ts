@@ -1,3 +1,5 @@
+import type * as YamlModule from 'yaml';
+import type { Document } from 'yaml';
 import type { Stack } from '../model/inventory.js';
 import type { PortainerAgent } from '../model/portainer.js';
 
@@ -17,7 +19,7 @@ export interface ComposeAdditions {
   readonly agentSecretService?: string;
 }
 
-type Yaml = typeof import('yaml');
+type Yaml = typeof YamlModule;
 let yaml: Yaml | undefined;
 const loadYaml = async (): Promise<Yaml> => (yaml ??= await import('yaml'));
 
@@ -53,7 +55,7 @@ export async function deployedCompose(
  * (a key already there takes the new value: the environment's labels win over the file's).
  */
 function mergeEntries(
-  doc: import('yaml').Document,
+  doc: Document,
   Y: Yaml,
   path: readonly string[],
   entries: readonly string[],

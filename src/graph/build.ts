@@ -7,7 +7,6 @@ import type {
   GuestId,
   GuestRef,
   Inventory,
-  Stack,
 } from '../model/inventory.js';
 import { meshGuest } from '../generate/topology.js';
 import { addDockerSide } from './docker.js';

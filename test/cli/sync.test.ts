@@ -188,3 +188,45 @@ test('a plaintext secret in the configuration never reaches output, logs or the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  '`sync stack NAME to VMID` deploys that stack with what it needs and nothing else; wrong names are usage errors',
+  withState((state, run) => {
+    const one = run('sync', 'stack', 'qdrant_service', 'to', '1002', '--json');
+    assert.equal(one.status, 0, one.stdout + one.stderr);
+    const ended = one.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; id?: string; outcome?: string })
+      .filter((e) => e.type === 'node-end');
+    const ids = ended.map((e) => e.id);
+    for (const needed of [
+      'volume/1001:portainer_data_nfs',
+      'stack/1001:portainer_service',
+      'portainer/1001',
+      'portainer-admin/1001',
+      'portainer-agent/1002',
+      'portainer-env/drphoenix',
+      'volume/1002:qdrant_data_nfs',
+      'stack/1002:qdrant_service',
+    ]) {
+      assert.ok(ids.includes(needed), `${needed} is part of the run`);
+    }
+    assert.ok(!ids.includes('stack/1002:thinkheads_ai_app'), 'another stack on the same VM is left alone');
+    assert.ok(ended.every((e) => e.outcome === 'ok' || e.outcome === 'unchanged'));
+
+    const wrongVm = run('sync', 'stack', 'qdrant_service', 'to', '1001');
+    assert.equal(wrongVm.status, 2);
+    assert.match(wrongVm.stderr, /VM 1001 does not deploy stack "qdrant_service".*deployed to 1002/);
+    const unknown = run('sync', 'stack', 'nope');
+    assert.equal(unknown.status, 2);
+    assert.match(
+      unknown.stderr,
+      /no VM deploys a stack named "nope" \(stacks in docker_stacks: .*qdrant_service/,
+    );
+    const noVm = run('sync', 'stack', 'qdrant_service', 'to');
+    assert.equal(noVm.status, 2);
+    assert.match(noVm.stderr, /needs a VM id/);
+    assert.match(run('sync', '--help').stdout, /phoenix sync stack qdrant_service to 1002/);
+  }),
+);
