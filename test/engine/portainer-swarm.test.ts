@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { PortainerApiDriver } from '../../src/drivers/portainer/api-driver.js';
 import type { SecretSource } from '../../src/drivers/secrets/types.js';
 import { startPortainerEmulator } from '../emulators/portainer/index.js';
 import { analyseFixture, baseLxc, codes, vm, writeFixture } from '../helpers/config-fixture.js';
 import { cleanup, testEngine } from '../helpers/engine.js';
+import { withEmulatedPortainer } from '../helpers/portainer.js';
 
 /**
  * A stack that targets a swarm: its volume on every node its placement allows, its services scheduled
@@ -82,15 +82,7 @@ test('a swarm stack: volumes on every eligible node, services placed there, a se
   seeded.TLSConfig = { TLS: true, TLSSkipVerify: true }; // as an agent environment is registered
   const e = await testEngine(dir, {
     secrets,
-    drivers: ({ mem }) => ({
-      ...mem.drivers,
-      portainer: new PortainerApiDriver({
-        baseUrl: emu.url,
-        caPem: () => Promise.resolve(emu.caPem),
-        adminUser: 'admin',
-        secrets,
-      }),
-    }),
+    drivers: withEmulatedPortainer(emu, secrets),
   });
   try {
     const first = await e.sync();

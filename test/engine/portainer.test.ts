@@ -4,13 +4,13 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Diagnostics } from '../../src/config/diagnostics.js';
-import { PortainerApiDriver } from '../../src/drivers/portainer/api-driver.js';
 import type { SecretSource } from '../../src/drivers/secrets/types.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { checkGraph } from '../../src/graph/checks.js';
 import type { ResourceGraph, ResourceNode } from '../../src/graph/types.js';
 import { startPortainerEmulator, type PortainerEmulator } from '../emulators/portainer/index.js';
 import { cleanup, testEngine, type TestEngine } from '../helpers/engine.js';
+import { withEmulatedPortainer } from '../helpers/portainer.js';
 
 /**
  * The Docker side of the example through the engine: the memory world (Docker on the VMs, and Portainer
@@ -144,17 +144,10 @@ async function withEmulator(
   const emu = await startPortainerEmulator();
   const e = await testEngine(EXAMPLE, {
     secrets,
-    drivers: ({ mem }) => ({
-      ...mem.drivers,
-      portainer: new PortainerApiDriver({
-        baseUrl: emu.url,
-        caPem: () => Promise.resolve(emu.caPem),
-        adminUser: 'admin',
-        secrets,
-        retries: 1,
-        retryDelayMs: 10,
-        ...(tune.timeoutMs ? { timeoutMs: tune.timeoutMs } : {}),
-      }),
+    drivers: withEmulatedPortainer(emu, secrets, {
+      retries: 1,
+      retryDelayMs: 10,
+      ...(tune.timeoutMs ? { timeoutMs: tune.timeoutMs } : {}),
     }),
   });
   try {
