@@ -272,3 +272,33 @@ test("Portainer's missed initialisation window is explained, and nothing after i
     assert.equal(run.outcomes.get('portainer-env/drphoenix'), 'skipped');
   });
 });
+
+test('a stack whose service exits after the deploy fails with the service named; the next sync tries again', async () => {
+  await withEmulator(async (e, emu) => {
+    emu.failingServices.add('qdrant_service/qdrant');
+    const run = await e.sync();
+    const f = failure(e, 'stack/1002:qdrant_service');
+    assert.equal(f?.outcome, 'failed');
+    assert.match(f!.error, /qdrant/);
+    assert.equal(run.outcomes.get('stack/1002:thinkheads_ai_app'), 'ok', 'the other stack is independent');
+    emu.failingServices.clear();
+    const again = await e.sync();
+    assert.equal(again.outcomes.get('stack/1002:qdrant_service'), 'ok');
+  });
+});
+
+test('a stack whose container stopped is redeployed with the same content and then runs', async () => {
+  await withEmulator(async (e, emu) => {
+    assert.equal((await e.sync()).outcome, 'ok');
+    const env = emu.endpoints.find((x) => x.Name === 'drphoenix')!;
+    emu.stopService(env.Id, 'qdrant_service', 'qdrant');
+    const puts = () => emu.log.filter((r) => r.method === 'PUT').length;
+    const before = puts();
+    const again = await e.sync();
+    assert.equal(again.outcomes.get('stack/1002:qdrant_service'), 'ok');
+    assert.equal(puts(), before + 1, 'one update with the unchanged file');
+    assert.ok(
+      env.containers.filter((c) => c.project === 'qdrant_service').every((c) => c.state === 'running'),
+    );
+  });
+});

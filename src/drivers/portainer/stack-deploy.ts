@@ -36,7 +36,12 @@ export interface DeployResult<S> {
 
 export interface StackConvergence<S> {
   /** GETs only: the stack found by name and whether its stored file and environment are the wanted ones. */
-  observe(): Promise<{ readonly stack: PortainerStack | undefined; readonly contentMatches: boolean }>;
+  observe(): Promise<{
+    readonly stack: PortainerStack | undefined;
+    readonly contentMatches: boolean;
+    /** Services of the stored stack that do not run (known for compose stacks): they are redeployed. */
+    readonly services?: ReadonlyArray<{ readonly running: boolean }>;
+  }>;
   create(): Promise<PortainerStack>;
   update(stack: PortainerStack): Promise<PortainerStack>;
   /** Throws PortainerVerifyError when what Portainer stores or runs is not what was sent. */
@@ -49,7 +54,8 @@ export async function convergeStack<S>(name: string, steps: StackConvergence<S>)
   const before = await steps.observe();
   let action: DeployAction;
   let stack: PortainerStack;
-  if (before.stack !== undefined && before.contentMatches) {
+  const allRunning = (before.services ?? []).every((s) => s.running);
+  if (before.stack !== undefined && before.contentMatches && allRunning) {
     action = 'unchanged';
     stack = before.stack;
   } else {
