@@ -13,11 +13,15 @@ function spec(node: ResourceNode): EnvSpec {
   return node.spec;
 }
 
-const wanted = (s: EnvSpec): AgentEnvironment | undefined =>
-  s.agent && { name: s.name, host: s.agent.address, port: s.agent.port };
+/** The agent's address as the target sees it (the lab moves it into 127/8), read from the context. */
+function wanted(ctx: Context, s: EnvSpec): AgentEnvironment | undefined {
+  if (!s.agent) return undefined;
+  const ip = ctx.inventory.guests.get(s.guest)?.ip;
+  return { name: s.name, host: ip && ip !== 'dhcp' ? ip : s.agent.address, port: s.agent.port };
+}
 
 async function observe(ctx: Context, s: EnvSpec): Promise<EnvironmentObservation | undefined> {
-  return ctx.drivers.portainer.getEnvironment(s.name, wanted(s));
+  return ctx.drivers.portainer.getEnvironment(s.name, wanted(ctx, s));
 }
 
 /**
@@ -45,7 +49,7 @@ export const portainerEnvironmentHandler: Handler<Readiness<EnvironmentObservati
   },
   async apply(ctx, node, decision) {
     const s = spec(node);
-    const agent = wanted(s);
+    const agent = wanted(ctx, s);
     if (!agent) return; // Portainer creates its local environment at start; verify says whether it did
     if (decision.action === 'update') {
       throw new DriverError(

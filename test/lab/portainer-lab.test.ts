@@ -14,18 +14,19 @@ import { LabHypervisor } from '../../src/drivers/lab/hypervisor.js';
 import { scanCompose } from '../../src/drivers/memory/compose-scan.js';
 import type { WorldDocker } from '../../src/drivers/memory/world.js';
 import { LabContainers } from '../../src/lab/containers.js';
-import { labDown, labStatus } from '../../src/lab/lab.js';
+import { labDown, labInventory, labStatus } from '../../src/lab/lab.js';
 import type { LabStatus } from '../../src/lab/lab.js';
 import { sandboxUnsupported } from '../../src/lab/sandbox.js';
 import {
   guestPathOf,
   labPortainerSecrets,
+  labPortainerUrl,
   portainerProcesses,
   reconcilePortainer,
 } from '../../src/lab/services/portainer.js';
 import { parseArgs, probeAgent } from '../emulators/portainer/main.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { alive, newLabDir } from '../helpers/lab.js';
+import { alive, EXAMPLE, newLabDir } from '../helpers/lab.js';
 
 /**
  * The lab's Portainer: the example's server compose deployed through LabContainers starts the test tree's
@@ -221,6 +222,13 @@ test('the emulator process refuses non-loopback listen addresses and agent hosts
   assert.equal(parseArgs(['--listen', `${SERVER}:9443`, '--probe-agents']).probeAgents, true);
   // Refused before any connection is attempted.
   assert.equal(await probeAgent('tcp://10.0.0.102:9001'), false);
+});
+
+test("the example's Portainer in the lab view: the primary VM's lab address, the certificate's name", async () => {
+  assert.deepEqual(labPortainerUrl(await labInventory(EXAMPLE)), {
+    url: 'https://127.0.0.111:9443',
+    servername: SNI,
+  });
 });
 
 test('the lab secrets are made once, 0600, and reused', async (t) => {
