@@ -54,12 +54,7 @@ export async function deployedCompose(
  * `labels`/`environment` come as a list of `K=V` or as a mapping: keep the file's form, set each key once
  * (a key already there takes the new value: the environment's labels win over the file's).
  */
-function mergeEntries(
-  doc: Document,
-  Y: Yaml,
-  path: readonly string[],
-  entries: readonly string[],
-): void {
+function mergeEntries(doc: Document, Y: Yaml, path: readonly string[], entries: readonly string[]): void {
   const node = doc.getIn(path, true);
   if (Y.isMap(node)) {
     for (const entry of entries) {

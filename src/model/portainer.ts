@@ -1,5 +1,5 @@
 import type { Origin } from '../config/diagnostics.js';
-import type { GuestId, Inventory, Stack, VmGuest } from './inventory.js';
+import type { Certificate, GuestId, Inventory, Stack, VmGuest } from './inventory.js';
 
 /**
  * Who runs what on the Docker side, derived from the inventory: the Portainer server (the VM with
@@ -108,4 +108,16 @@ export function stackRoute(
   }
   const agent = topology.agents.find((a) => a.guest === guest);
   return agent ? { via: 'portainer', environment: agent.environment, server } : undefined;
+}
+
+/**
+ * The certificate Portainer serves: one naming its hostname that is installed on the server's VM (the
+ * gateway's certificate may name it too, for the routed name).
+ */
+export function serverCertificate(inv: Inventory, server: PortainerServer): Certificate | undefined {
+  const name = server.hostname ?? server.address;
+  const naming = inv.certificates.filter((c) =>
+    [c.commonName, ...c.dnsNames, ...c.ipAddresses].includes(name),
+  );
+  return naming.find((c) => c.install.some((t) => t.guest === server.guest)) ?? naming[0];
 }

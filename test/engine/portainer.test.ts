@@ -302,3 +302,29 @@ test('a stack whose container stopped is redeployed with the same content and th
     );
   });
 });
+
+test('a Portainer that serves another certificate than the one Phoenix issued is found by plan', async () => {
+  const e = await testEngine(EXAMPLE, { secrets });
+  try {
+    await e.sync();
+    // A container still serving something else than the installed pair (as if never restarted onto it).
+    const server = e.mem.world.state.guests['1001']!.docker.containers['portainer_server']!;
+    e.mem.world.mutate(() => {
+      server.binds = [
+        ...(server.binds ?? []),
+        { type: 'bind', source: '/usr/local/share/ca-certificates', target: '/ca', readOnly: true },
+      ];
+      server.command = ['--sslcert', '/ca/phoenix-internal-root.crt'];
+    });
+    const plan = await e.plan();
+    const check = plan.nodes.find((x) => x.id === 'portainer/1001');
+    assert.equal(check?.action, 'update');
+    assert.match(check?.reason ?? '', /serves certificate serial [0-9A-F]+, Phoenix issued [0-9A-F]+/);
+    assert.equal(
+      plan.nodes.find((x) => x.id === 'file/1001:/persistent-storage/portainer/certs/portainer.crt')?.action,
+      'noop',
+    );
+  } finally {
+    cleanup(e);
+  }
+});

@@ -17,8 +17,8 @@ import { LabContainers } from '../../src/lab/containers.js';
 import { labDown, labInventory, labStatus } from '../../src/lab/lab.js';
 import type { LabStatus } from '../../src/lab/lab.js';
 import { sandboxUnsupported } from '../../src/lab/sandbox.js';
+import { guestPathOf } from '../../src/drivers/memory/container-paths.js';
 import {
-  guestPathOf,
   labPortainerSecrets,
   labPortainerUrl,
   portainerProcesses,

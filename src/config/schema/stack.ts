@@ -50,7 +50,7 @@ export const stackConfig = z
       .optional()
       .meta({
         description:
-          'compose (default): one Docker host, the VM\'s environment. swarm: the environment is a swarm manager; services and volumes go to every node the placement allows.',
+          "compose (default): one Docker host, the VM's environment. swarm: the environment is a swarm manager; services and volumes go to every node the placement allows.",
       }),
     requires: z
       .array(

@@ -1,5 +1,5 @@
 import type { Inventory } from '../../model/inventory.js';
-import { portainerTopology } from '../../model/portainer.js';
+import { portainerTopology, serverCertificate } from '../../model/portainer.js';
 import type { IssuerDriver } from '../ca/types.js';
 import { DriverError } from '../errors.js';
 import type { SecretSource } from '../secrets/types.js';
@@ -24,9 +24,7 @@ export function portainerFromConfig(w: PortainerWiring): PortainerDriver {
   if (!topology?.server.address) return absentPortainer;
   const { server } = topology;
   const hostname = server.hostname;
-  const cert = w.inventory.certificates.find((c) =>
-    [c.commonName, ...c.dnsNames, ...c.ipAddresses].includes(hostname ?? server.address),
-  );
+  const cert = serverCertificate(w.inventory, server);
   return new PortainerApiDriver({
     baseUrl: `https://${w.dial(server.address)}:${server.port}`,
     ...(hostname ? { servername: hostname } : {}),

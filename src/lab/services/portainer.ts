@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DriverError } from '../../drivers/errors.js';
 import { emptyDocker } from '../../drivers/memory/docker-model.js';
+import { flag, guestPathOf } from '../../drivers/memory/container-paths.js';
 import { RESTARTS_ON_BOOT } from '../../drivers/memory/world.js';
 import type { WorldContainer, WorldDocker } from '../../drivers/memory/world.js';
 import type { GuestId, Inventory } from '../../model/inventory.js';
@@ -150,28 +151,6 @@ function publishedPort(c: WorldContainer, containerPort: number): number {
     );
   }
   return p.host;
-}
-
-/** The value of `--flag X` or `--flag=X` in an argv. */
-function flag(argv: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === name) return argv[i + 1];
-    if (argv[i]!.startsWith(`${name}=`)) return argv[i]!.slice(name.length + 1);
-  }
-  return undefined;
-}
-
-/** A path inside the container → the guest path behind it (its longest matching mount), or undefined. */
-export function guestPathOf(c: WorldContainer, path: string): string | undefined {
-  const mounts = [...(c.binds ?? [])].sort((a, b) => b.target.length - a.target.length);
-  for (const m of mounts) {
-    const target = m.target.replace(/\/+$/, '');
-    if (path !== target && !path.startsWith(`${target}/`)) continue;
-    if (m.type === 'bind' && !m.source.startsWith('/')) return undefined; // relative to a project dir
-    const base = m.type === 'bind' ? m.source : `/var/lib/docker/volumes/${m.source}/_data`;
-    return posix.join(base, path.slice(target.length));
-  }
-  return undefined;
 }
 
 /** A guest file as the lab sees it: under the rootfs (no symlink out of it), /usr/local relocated. */
