@@ -257,7 +257,23 @@ export function writeSyntheticConfig(dir: string, opts: SyntheticOptions): Synth
     throw new Error('no VM to deploy stacks to; raise the guest count');
 
   // ---------- stacks ----------
-  const stacks: StackPlan[] = [];
+  // Portainer's own server runs on its VM (the primary) as a stack deployed there directly.
+  const server: StackPlan = {
+    name: 'portainer_service',
+    vm: portainer.id,
+    services: [
+      {
+        name: 'portainer',
+        container: 'portainer_server',
+        image: 'portainer/portainer-ce:2.21.4',
+        port: 9443,
+      },
+    ],
+    volume: 'portainer_data',
+    nfs: false,
+  };
+  portainer.stacks.push(server);
+  const stacks: StackPlan[] = [server];
   for (let s = 0; s < stackCount; s++) {
     const vm = dockerVms[s % dockerVms.length]!;
     const name = `app${String(s).padStart(5, '0')}_service`;

@@ -33,7 +33,7 @@ test('a synthetic config of 50 guests validates with zero errors', async () => {
     const summary = writeSyntheticConfig(dir, { guests: 50, seed: 7 });
     assert.equal(summary.guests, 50);
     assert.equal(summary.certificates, 50);
-    assert.equal(summary.stacks, 12);
+    assert.equal(summary.stacks, 13, "12 application stacks and Portainer's own");
     assert.ok(summary.lxcs > summary.vms, 'mostly LXCs');
     assert.ok(summary.templates >= 2, 'some templates');
 
@@ -47,7 +47,7 @@ test('a synthetic config of 50 guests validates with zero errors', async () => {
     assert.ok(a.inventory && a.graph, 'analysis got as far as the graph');
     assert.equal(a.inventory.guests.size, 50);
     assert.equal(a.inventory.certificates.length, 50);
-    assert.equal(a.inventory.stacks.size, 12);
+    assert.equal(a.inventory.stacks.size, 13);
 
     const nodes = a.graph.nodes;
     for (const id of a.inventory.guests.keys()) assert.ok(nodes.has(`guest/${id}`), `node for guest ${id}`);

@@ -8,7 +8,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttps, request as httpsRequest } from 'node:https';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { FileCertificateStore } from '../../src/certs/file-store.js';
@@ -161,25 +161,12 @@ test(
     assertRan(first, 'sync all');
     assert.match(first.stdout + first.stderr, /\d+ ok, \d+ unchanged, 0 failed, 0 skipped/);
 
-    // Portainer's backend is https: it serves the certificate Phoenix issued to the Portainer VM in this sync
-    // (full chain), which Traefik verifies against the CA root Phoenix installed in the mesh guest.
+    // Portainer's backend is https: the lab's Portainer emulator, started when the server's container was
+    // deployed, serving the certificate Phoenix issued to the Portainer VM in this sync (full chain), which
+    // Traefik verifies against the CA root Phoenix installed in the mesh guest.
     const portainer = backendOf('portainer.internal.thinkheads.ai');
     assert.equal(portainer.scheme, 'https');
     const drivers = createLabDrivers({ labDir: lab, inventory: inv });
-    const read = async (path: string) =>
-      Buffer.from((await drivers.hypervisor.readFile(portainer.guest, path))!.content);
-    backends.push(
-      await listening(
-        createHttps(
-          {
-            cert: await read('/persistent-storage/portainer/certs/portainer.crt'),
-            key: await read('/persistent-storage/portainer/certs/portainer.key'),
-          },
-          echo(`${portainer.address}:${portainer.port}`),
-        ),
-        portainer,
-      ),
-    );
 
     const rootPem = await readFile(join(lab, 'ca/certs/root_ca.crt'), 'utf8');
     const resolver = new dns.Resolver({ timeout: 1000, tries: 2 });
@@ -199,7 +186,11 @@ test(
         continue;
       }
       const backend = route.backends[0]!;
-      const path = name.startsWith('ca.') ? '/health' : '/phoenix-e2e?via=gateway';
+      const path = name.startsWith('ca.')
+        ? '/health'
+        : name.startsWith('portainer.')
+          ? '/api/status'
+          : '/phoenix-e2e?via=gateway';
       const answer = await fetchVia(address, name, path, rootPem);
       assert.equal(
         answer.authorized,
@@ -211,6 +202,11 @@ test(
       if (name.startsWith('ca.')) {
         // The ca route's backend is the lab's real step-ca (https, verified by Traefik against the root).
         assert.match(answer.body, /"status":\s*"ok"/);
+        continue;
+      }
+      if (name.startsWith('portainer.')) {
+        // The lab's Portainer emulator answered through the gateway and the mesh.
+        assert.match(answer.body, /"Version"/);
         continue;
       }
       const seen = JSON.parse(answer.body) as Echo;
