@@ -67,8 +67,14 @@ export class PortainerApiDriver implements PortainerDriver {
       const password = await o.secrets.read(ADMIN_PASSWORD);
       return new PortainerClient({ ...base, auth: { kind: 'password', username: o.adminUser, password } });
     };
-    if (auth) return (this.#authed ??= make());
-    return (this.#public ??= make());
+    // A failure (the CA not there yet on a fresh system) is not kept: the next call tries again.
+    const forget = (err: unknown): never => {
+      if (auth) this.#authed = undefined;
+      else this.#public = undefined;
+      throw err;
+    };
+    if (auth) return (this.#authed ??= make().catch(forget));
+    return (this.#public ??= make().catch(forget));
   }
 
   /**
