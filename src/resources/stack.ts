@@ -14,7 +14,7 @@ function spec(node: ResourceNode): StackSpec {
 }
 
 /** What is deployed: the compose file with Phoenix's additions, and the environment's variables. */
-export async function deployment(ctx: Context, s: StackSpec): Promise<StackDeploy> {
+async function deployment(ctx: Context, s: StackSpec): Promise<StackDeploy> {
   const vars = s.stack.config.environments[s.environment]?.variables ?? [];
   const env: Record<string, string> = Object.fromEntries(vars.map((v) => [v.name, v.value]));
   if (s.agentSecretService !== undefined)

@@ -230,9 +230,15 @@ export function createLabDrivers(opts: LabDriversOptions): Drivers & { hyperviso
   });
   const issuers = new Map<string, IssuerDriver>();
   const dial = (ip: string) => assertLoopback(labAddress(ip), 'lab address');
+  // Read (or made) once per session: every stack and the Portainer client ask for them.
+  let labSecrets: ReturnType<typeof labPortainerSecrets> | undefined;
   const secrets: SecretSource = {
     read: async (name) => {
-      const s = await labPortainerSecrets(opts.labDir);
+      labSecrets ??= labPortainerSecrets(opts.labDir).catch((err: unknown) => {
+        labSecrets = undefined;
+        throw err;
+      });
+      const s = await labSecrets;
       return name === 'portainer-admin-password' ? s.adminPassword : s.agentSecret;
     },
   };

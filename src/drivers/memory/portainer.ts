@@ -119,11 +119,10 @@ export class MemoryPortainer implements PortainerDriver {
 
   async getEnvironment(name: string, agent?: AgentEnvironment): Promise<EnvironmentObservation | undefined> {
     await this.recorder.enter('getEnvironment', [name]);
-    const t = this.authenticated();
+    this.authenticated();
     if (name === LOCAL_ENVIRONMENT) return { name, url: 'unix:///var/run/docker.sock', drift: [] };
     const env = this.db.environments[name];
     if (!env) return undefined;
-    void t;
     const url = agent ? `tcp://${agent.host}:${agent.port}` : env.url;
     return { name, url: env.url, drift: env.url === url ? [] : [`URL is ${env.url}, declared ${url}`] };
   }

@@ -99,11 +99,34 @@ export interface PveApi {
   delete<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T>;
 }
 
+/** The verb shorthands of PveApi, for both transports (REST here, pvesh in cli/pvesh-api.ts). */
+export abstract class PveApiVerbs implements PveApi {
+  abstract request<T = unknown>(
+    method: HttpMethod,
+    path: string,
+    params?: PveParams,
+    opts?: RequestOptions,
+  ): Promise<PveResult<T>>;
+
+  get<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('GET', path, params, opts).then((r) => r.data);
+  }
+  post<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('POST', path, params, opts).then((r) => r.data);
+  }
+  put<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('PUT', path, params, opts).then((r) => r.data);
+  }
+  delete<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
+    return this.request<T>('DELETE', path, params, opts).then((r) => r.data);
+  }
+}
+
 const TOKEN_ID = /^[^\s@!:=]+@[^\s@!:=]+![A-Za-z][A-Za-z0-9._-]*$/;
 const USER_ID = /^[^\s@!:=]+@[^\s@!:=]+$/;
 const API_PREFIX = '/api2/json';
 
-export class PveApiClient implements PveApi {
+export class PveApiClient extends PveApiVerbs {
   readonly baseUrl: string;
   private readonly host: string;
   private readonly port: number;
@@ -113,6 +136,7 @@ export class PveApiClient implements PveApi {
   private login: Promise<void> | undefined;
 
   constructor(private readonly options: PveApiClientOptions) {
+    super();
     const { auth } = options;
     if (auth.kind === 'token') {
       if (!TOKEN_ID.test(auth.tokenId)) {
@@ -141,19 +165,6 @@ export class PveApiClient implements PveApi {
     this.transport = options.transport ?? pveHttpsTransport;
     const shown = this.host.includes(':') ? `[${this.host}]` : this.host;
     this.baseUrl = `https://${shown}:${this.port}${API_PREFIX}`;
-  }
-
-  get<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
-    return this.request<T>('GET', path, params, opts).then((r) => r.data);
-  }
-  post<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
-    return this.request<T>('POST', path, params, opts).then((r) => r.data);
-  }
-  put<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
-    return this.request<T>('PUT', path, params, opts).then((r) => r.data);
-  }
-  delete<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
-    return this.request<T>('DELETE', path, params, opts).then((r) => r.data);
   }
 
   /** One API call with bounded retries of retryable errors. `path` is below /api2/json, e.g. "/nodes". */

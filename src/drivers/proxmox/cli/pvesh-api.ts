@@ -1,5 +1,6 @@
 import { DriverError } from '../../errors.js';
-import type { PveApi, PveResult, RequestOptions, RetryEvent, RetryPolicy } from '../api/client.js';
+import { PveApiVerbs } from '../api/client.js';
+import type { PveResult, RequestOptions, RetryEvent, RetryPolicy } from '../api/client.js';
 import { anySignal, withRetries } from '../api/retry.js';
 import { PveProtocolError, errorFromResponse } from '../api/errors.js';
 import type { PveApiError } from '../api/errors.js';
@@ -158,23 +159,12 @@ export function pveshError(where: string, exitCode: number, stderr: string, node
   return errorFromResponse(where, status, reason.trim(), '{"data":null}', node);
 }
 
-export class PveshApi implements PveApi {
+export class PveshApi extends PveApiVerbs {
   constructor(
     readonly pvesh: Pvesh,
     private readonly options: PveshApiOptions = {},
-  ) {}
-
-  get<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
-    return this.request<T>('GET', path, params, opts).then((r) => r.data);
-  }
-  post<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
-    return this.request<T>('POST', path, params, opts).then((r) => r.data);
-  }
-  put<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
-    return this.request<T>('PUT', path, params, opts).then((r) => r.data);
-  }
-  delete<T = unknown>(path: string, params?: PveParams, opts?: RequestOptions): Promise<T> {
-    return this.request<T>('DELETE', path, params, opts).then((r) => r.data);
+  ) {
+    super();
   }
 
   /** One pvesh call with bounded retries of retryable errors (the same policy as PveApiClient). */
